@@ -1,0 +1,118 @@
+"""How fast the machine finds each known bug, over several seeds.
+
+    python benchmarks/find_speed.py                       # every known bug, seeds 1-5
+    python benchmarks/find_speed.py --design hugh-hh --seeds 1 2 3 --max-examples 3000
+
+For each (design, known property) and seed: the examples and seconds until
+the first failure (generate phase only, no shrinking), then the length of the
+sequence pgfrag's minimizer ends with. A row that says "missed" is a seed the
+search did not find the bug in within --max-examples. Uses every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from designs.registry import load_designs
+from stateful.machine import FAILURES, KernelMachine, machine_for
+from stateful.replay import minimize
+from stateful.violations import Violation
+
+
+def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tuple:
+    cls = load_designs()[design]
+    machine = machine_for(cls, prop)
+    examples = 0
+    original_init = KernelMachine.__init__
+
+    def counting_init(self: KernelMachine) -> None:
+        nonlocal examples
+        examples += 1
+        original_init(self)
+
+    KernelMachine.__init__ = counting_init  # type: ignore[method-assign]
+    s = settings(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    random.seed(seed)
+    start = time.perf_counter()
+    try:
+        run_state_machine_as_test(machine, settings=s)
+    except Violation:
+        took = time.perf_counter() - start
+        failure = FAILURES[(design, prop)]
+        t0 = time.perf_counter()
+        minimal = minimize(machine, failure.steps, prop)
+        return (
+            design,
+            prop,
+            seed,
+            examples,
+            took,
+            len(failure.steps),
+            len(minimal),
+            time.perf_counter() - t0,
+        )
+    finally:
+        KernelMachine.__init__ = original_init  # type: ignore[method-assign]
+    return (design, prop, seed, examples, None, None, None, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--design", action="append")
+    parser.add_argument("--property", action="append")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--max-examples", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--jobs", type=int, default=None)
+    args = parser.parse_args(argv)
+    designs = load_designs()
+    jobs = []
+    for name, cls in designs.items():
+        if args.design and name not in args.design:
+            continue
+        for prop in cls.known:
+            if args.property and prop not in args.property:
+                continue
+            jobs += [(name, prop, seed, args.max_examples, args.steps) for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(one, *zip(*jobs, strict=True)))
+    print(
+        f"{'design':<14} {'property':<16} {'found':>7} {'median s':>9} {'max s':>7} "
+        f"{'examples':>9} {'raw len':>8} {'min len':>8}"
+    )
+    by_key: dict[tuple[str, str], list[tuple]] = {}
+    for r in results:
+        by_key.setdefault((r[0], r[1]), []).append(r)
+    for (design, prop), rows in by_key.items():
+        hits = [r for r in rows if r[4] is not None]
+        secs = [r[4] for r in hits]
+        print(
+            f"{design:<14} {prop:<16} {len(hits):>3}/{len(rows):<3} "
+            f"{statistics.median(secs) if secs else float('nan'):>9.1f} "
+            f"{max(secs) if secs else float('nan'):>7.1f} "
+            f"{statistics.median([r[3] for r in hits]) if hits else float('nan'):>9.0f} "
+            f"{statistics.median([r[5] for r in hits]) if hits else float('nan'):>8.0f} "
+            f"{statistics.median([r[6] for r in hits]) if hits else float('nan'):>8.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""pytest wiring: options, Hypothesis profiles, and the designs x properties table.
+
+pytest                                   every design against every property
+pytest --design hugh-hh --property deadlock
+HYPOTHESIS_PROFILE=thorough pytest tests/test_verdicts.py
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from designs.base import DesignError
+from designs.registry import load_designs
+from stateful.machine import SURVEYS
+from stateful.violations import PROPERTIES
+
+ROOT = Path(__file__).parent
+
+_COMMON = dict(
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    report_multiple_bugs=False,
+    print_blob=False,
+)
+# CI: the same examples every run. The survey never fails inside Hypothesis
+# (pgfrag minimizes what it records), so there is no shrink phase to pay for.
+settings.register_profile(
+    "default",
+    max_examples=2000,
+    stateful_step_count=40,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    **_COMMON,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=30000,
+    stateful_step_count=60,
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    **_COMMON,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pgfrag")
+    group.addoption(
+        "--design",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this design (repeatable)",
+    )
+    group.addoption(
+        "--property",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this property (repeatable)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        designs = load_designs()
+    except DesignError as exc:
+        raise pytest.UsageError(f"pgfrag: {exc}") from exc
+    for name in config.getoption("design"):
+        if name not in designs:
+            raise pytest.UsageError(
+                f"--design {name!r}: no such design; valid: {', '.join(sorted(designs))}"
+            )
+    for name in config.getoption("property"):
+        if name not in PROPERTIES:
+            raise pytest.UsageError(
+                f"--property {name!r}: no such property; valid: {', '.join(PROPERTIES)}"
+            )
+    config.pgfrag_designs = designs  # type: ignore[attr-defined]
+    config.pgfrag_results = {}  # type: ignore[attr-defined]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "verdict_case" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    designs = config.pgfrag_designs  # type: ignore[attr-defined]
+    want_designs = config.getoption("design") or list(designs)
+    want_props = config.getoption("property") or list(PROPERTIES)
+    params = []
+    for name in want_designs:
+        cls = designs[name]
+        for prop in want_props:
+            marks: list[pytest.MarkDecorator] = []
+            if prop == "early-reuse" and not cls.supports_defer:
+                marks.append(pytest.mark.skip(reason="not applicable: no pte_free_defer"))
+            elif prop in cls.known:
+                marks.append(
+                    pytest.mark.xfail(strict=True, raises=PROPERTIES[prop], reason=cls.known[prop])
+                )
+            params.append(pytest.param((name, prop), marks=marks, id=f"{name}:{prop}"))
+    metafunc.parametrize("verdict_case", params)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("verdict_case") if callspec else None
+    if case is None:
+        return report
+    results = item.config.pgfrag_results  # type: ignore[attr-defined]
+    design, prop = case
+    known = prop in item.config.pgfrag_designs[design].known  # type: ignore[attr-defined]
+    if report.when == "setup" and report.skipped and not hasattr(report, "wasxfail"):
+        results[case] = "n/a"
+    elif report.when == "call":
+        if hasattr(report, "wasxfail"):
+            results[case] = "FOUND" if report.skipped else "MISSED"
+        elif report.failed:
+            results[case] = "MISSED" if known else "NEW BUG"
+        else:
+            results[case] = "held"
+        explanation = dict(report.user_properties).get("pgfrag_explanation")
+        if explanation:
+            _EXPLANATIONS[case] = str(explanation)
+    return report
+
+
+_EXPLANATIONS: dict[tuple[str, str], str] = {}
+
+SHORT = {
+    "double-alloc": "dbl-alloc",
+    "double-free": "dbl-free",
+    "use-after-free": "uaf",
+    "list-corruption": "list",
+    "rcu-head-reuse": "rcu-head",
+    "bad-bits": "bad-bits",
+    "deadlock": "deadlock",
+    "lockdep": "lockdep",
+    "early-reuse": "early-reuse",
+    "leak": "leak",
+}
+
+
+def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str:
+    props = list(PROPERTIES)
+    width = max(len(d) for d in designs) + 1
+    cols = [max(len(SHORT[p]), 7) for p in props]
+    lines = [
+        "designs x properties".ljust(width)
+        + " ".join(SHORT[p].ljust(c) for p, c in zip(props, cols, strict=True))
+    ]
+    for design in designs:
+        cells = [results.get((design, p), "-").ljust(c) for p, c in zip(props, cols, strict=True)]
+        lines.append(design.ljust(width) + " ".join(cells))
+    lines.append(
+        "FOUND: known bug found  held: nothing found  NEW BUG: found, not in `known`  "
+        "MISSED: known, not found  n/a: not applicable  -: not run"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    results = config.pgfrag_results  # type: ignore[attr-defined]
+    if not results:
+        return
+    designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in results)]  # type: ignore[attr-defined]
+    tr = terminalreporter
+    tr.section("pgfrag: designs x properties")
+    tr.write_line(render_table(results, designs))
+    for design in designs:
+        s = SURVEYS.get(design)
+        if s is not None:
+            ended = ", ".join(f"{p} {n}" for p, n in s.ended_by.most_common()) or "none"
+            tr.write_line(
+                f"  {design}: {s.examples} examples, {s.clean} drained clean; reports: {ended}"
+            )
+    for (design, prop), text in _EXPLANATIONS.items():
+        tr.section(f"pgfrag: {design} / {prop}", sep="-")
+        tr.write_line(text)

@@ -1,0 +1,1 @@
+"""The designs pgfrag compares: one module each, found by `designs.registry`."""

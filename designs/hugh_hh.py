@@ -1,0 +1,197 @@
+"""hugh-hh: Hugh Dickins' HH-bit rework of page_table_free / pte_free_defer.
+
+Source:   "[PATCH 07/12] s390: add pte_free_defer(), with use of mmdrop_async()",
+          the rework reviewed on linux-mm on 13-15 June 2023 (see shared/seed),
+          with Gerald Schaefer's two compile fixes (rcu_head type, missing ';').
+Rule:     a page is not on pgtable_list while either half is pending free;
+          afterwards __tlb_remove_table relinks it (other half allocated) or
+          frees it, so __tlb_remove_table takes mm->context.lock, found
+          through page->pt_mm.
+Verdicts (expected):
+  - deadlock: tlb_flush_mm_lazy takes mm->context.lock with plain spin_lock,
+    and a softirq __tlb_remove_table on the same CPU spins on it (the seed's
+    "I actually hit the deadlock");
+  - lockdep: the same lock is taken in softirq and with softirqs enabled;
+  - use-after-free: __tlb_remove_table's atomic_read proves the mm alive only
+    at that instant; the mm can exit and be freed before its spin_lock_bh
+    (Hugh's "unstable mm").
+Open in the thread: whether dropping the temporary PP of c2c224932fd0 from
+page_table_free reintroduces that race. The verdict table answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from designs.base import AA, HH, PP, Design
+from stateful.kernel import api as k
+from stateful.kernel.world import World
+
+
+class HughHH(Design):
+    name = "hugh-hh"
+    title = "HH bits; __tlb_remove_table relinks under mm->context.lock"
+    source = "linux-mm, Hugh Dickins, 13 Jun 2023, [PATCH 07/12] rework (seed thread)"
+    known = {
+        "deadlock": "softirq __tlb_remove_table spins on mm->context.lock held by "
+        "tlb_flush_mm_lazy's plain spin_lock on the same CPU",
+        "lockdep": "mm->context.lock taken in softirq (__tlb_remove_table) and with "
+        "softirqs enabled (tlb_flush_mm_lazy)",
+        "use-after-free": "unstable mm: __tlb_remove_table locks page->pt_mm after the mm "
+        "it saw alive has exited and been freed",
+    }
+    supports_defer = True
+
+    # The lock flavour of the other user of mm->context.lock.
+    flush_lock = staticmethod(k.spin_lock)
+    flush_unlock = staticmethod(k.spin_unlock)
+
+    def init_context(self, mm: k.MMStruct) -> k.Steps[None]:
+        yield from k.spin_lock_init(mm.context.lock)
+        yield from k.INIT_LIST_HEAD(mm.context.pgtable_list)
+
+    def destroy_context(self, mm: k.MMStruct) -> k.Steps[None]:
+        yield from ()
+
+    def page_table_alloc(self, mm: k.MMStruct) -> k.Steps[k.Table]:
+        if (yield from k.mm_alloc_pgste(mm)):
+            page = yield from k.alloc_page()
+            yield from k.write_pt_mm(page, mm)
+            yield from k.atomic_xor_bits(page, 0x03)
+            return k.table_of(page, None)
+        table = None
+        yield from k.spin_lock_bh(mm.context.lock)
+        page = yield from k.list_first_entry_or_null(mm.context.pgtable_list)
+        if page is not None:
+            mask = yield from k.atomic_read(page)
+            # Cannot be on this list if either half is pending free.
+            yield from k.WARN_ON_ONCE(bool(mask & ~0x03), "page_table_alloc: listed page pending")
+            # One or other half must be available, but not both.
+            yield from k.WARN_ON_ONCE(mask in (0x00, 0x03), "page_table_alloc: listed page full")
+            bit = mask & AA  # lower allocated -> take the upper
+            yield from k.atomic_xor_bits(page, AA << bit)
+            yield from k.list_del(page)
+            table = k.table_of(page, bit)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        if table is not None:
+            return table
+        page = yield from k.alloc_page()
+        yield from k.write_pt_mm(page, mm)
+        yield from k.atomic_xor_bits(page, AA)
+        yield from k.spin_lock_bh(mm.context.lock)
+        yield from k.list_add(page, mm.context.pgtable_list)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        return k.table_of(page, 0)
+
+    def _warn_pt_mm(self, page: k.Page, mm: k.MMStruct, where: str) -> k.Steps[None]:
+        pt_mm = yield from k.read_pt_mm(page)
+        yield from k.WARN_ON_ONCE(pt_mm is not mm, f"{where}: page->pt_mm != mm")
+
+    def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        page = table.page
+        yield from self._warn_pt_mm(page, mm, "page_table_free")
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.free_page(page)
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        # No temporary PP any more: only the AA bit is cleared.
+        mask = yield from k.atomic_xor_bits(page, AA << bit)
+        if mask & 0x03:  # other half is allocated
+            yield from k.list_add(page, mm.context.pgtable_list)
+        elif not mask & 0x30:  # other half not pending
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        if mask == 0:
+            yield from k.free_page(page)
+
+    def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
+        mm, page = tlb.mm, table.page
+        yield from self._warn_pt_mm(page, mm, "page_table_free_rcu")
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.tlb_remove_table(tlb, k.tagged(page, 0x03))
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if not mask & 0x03 and mask & 0x30 != 0x30:
+            # The other half is free and not pending, so the page was listed.
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
+
+    def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
+        page, half = tagged.page, tagged.tag
+        if half == 0x03:
+            mask = yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.free_page(page)
+            return
+        mask = yield from k.atomic_read(page)
+        if mask & 0x03:
+            # The other half is allocated: the mm was alive at that instant.
+            mm = yield from k.read_pt_mm(page)
+            yield from k.spin_lock_bh(mm.context.lock)
+            mask = yield from k.atomic_xor_bits(page, half << 4)
+            if mask & 0x03:
+                yield from k.list_add(page, mm.context.pgtable_list)
+            yield from k.spin_unlock_bh(mm.context.lock)
+        else:
+            mask = yield from k.atomic_xor_bits(page, half << 4)
+        if mask == 0:
+            yield from k.free_page(page)
+
+    def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        page = table.page
+        yield from self._warn_pt_mm(page, mm, "pte_free_defer")
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.call_rcu(page.rcu_head, self.pte_free_pgste)
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << bit)
+        if not mask & 0x03 and mask & 0x30 != 0x30:
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        if mask & 0x0C != 0x0C:
+            # The other half's use of rcu_head is not in flight: queue ours.
+            yield from k.call_rcu(page.rcu_head, self.pte_free_now[bit])
+
+    def pte_free_pgste(self, head: k.PageRcuHead) -> k.Steps[None]:
+        yield from k.hook("tlb_remove_table", k.tagged(head.page, 0x03))
+
+    def pte_free_half(self, head: k.PageRcuHead, bit: int) -> k.Steps[None]:
+        page = head.page
+        mask = yield from k.atomic_xor_bits(page, HH << bit)
+        yield from k.hook("tlb_remove_table", k.tagged(page, 1 << bit))
+        if mask & (HH << (bit ^ 1)):
+            # The other half was deferred while our rcu_head was in use.
+            yield from k.call_rcu(page.rcu_head, self.pte_free_now[bit ^ 1])
+
+    def pte_free_now0(self, head: k.PageRcuHead) -> k.Steps[None]:
+        yield from self.pte_free_half(head, 0)
+
+    def pte_free_now1(self, head: k.PageRcuHead) -> k.Steps[None]:
+        yield from self.pte_free_half(head, 1)
+
+    @property
+    def pte_free_now(self) -> tuple[k.Callback, k.Callback]:
+        return (self.pte_free_now0, self.pte_free_now1)
+
+    def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
+        yield from self.flush_lock(mm.context.lock)
+        yield from self.flush_unlock(mm.context.lock)
+
+    def invariants(self, world: World) -> Iterator[str]:
+        for mm in world.mms:
+            if mm.freed or mm.context.lock.holder is not None:
+                continue
+            for page in mm.context.pgtable_list.entries:
+                if not page.freed and page.refbyte not in (0x01, 0x02):
+                    yield (
+                        f"{page} on {mm.context.pgtable_list} with _refcount byte "
+                        f"{page.refbyte:#04x}: listed pages have one half allocated, none pending"
+                    )

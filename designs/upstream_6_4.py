@@ -1,0 +1,133 @@
+"""upstream-6.4: s390 2K page-table fragments as of v6.4, after c2c224932fd0.
+
+Source:   arch/s390/mm/pgalloc.c at v6.4, with commit c2c224932fd0
+          ("s390/mm: fix race on mm->context.flush_mm" era fragment fix:
+          the temporary PP bit in page_table_free).
+Verdicts: every property held; early-reuse not applicable.
+  - no pte_free_defer: the design offers nothing that must wait for RCU readers;
+  - the temporary PP bit keeps a concurrent __tlb_remove_table of the other
+    half from seeing 0 and freeing the page before page_table_free's list_del;
+  - page_table_alloc skips pending halves, so AA and PP of a half never meet;
+  - __tlb_remove_table never touches the mm, so the mm's lifetime cannot bite.
+Invariant: a page on pgtable_list has exactly one half allocated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from designs.base import AA, PP, Design
+from stateful.kernel import api as k
+from stateful.kernel.world import World
+
+
+class Upstream64(Design):
+    name = "upstream-6.4"
+    title = "v6.4 allocator: temporary PP bit, lock-free __tlb_remove_table"
+    source = "v6.4 arch/s390/mm/pgalloc.c (after c2c224932fd0)"
+    known: dict[str, str] = {}
+    supports_defer = False
+
+    def init_context(self, mm: k.MMStruct) -> k.Steps[None]:
+        yield from k.spin_lock_init(mm.context.lock)
+        yield from k.INIT_LIST_HEAD(mm.context.pgtable_list)
+
+    def destroy_context(self, mm: k.MMStruct) -> k.Steps[None]:
+        yield from ()
+
+    def page_table_alloc(self, mm: k.MMStruct) -> k.Steps[k.Table]:
+        if (yield from k.mm_alloc_pgste(mm)):
+            page = yield from k.alloc_page()
+            yield from k.atomic_xor_bits(page, 0x03)
+            return k.table_of(page, None)
+        table = None
+        yield from k.spin_lock_bh(mm.context.lock)
+        page = yield from k.list_first_entry_or_null(mm.context.pgtable_list)
+        if page is not None:
+            mask = yield from k.atomic_read(page)
+            # Pending halves count as taken: a half with PP set is not free yet.
+            mask = (mask | (mask >> 4)) & 0x03
+            if mask != 0x03:
+                bit = mask & 1  # 1 -> the upper 2K is the free one
+                yield from k.atomic_xor_bits(page, AA << bit)
+                yield from k.list_del(page)
+                table = k.table_of(page, bit)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        if table is not None:
+            return table
+        page = yield from k.alloc_page()
+        yield from k.atomic_xor_bits(page, AA)
+        yield from k.spin_lock_bh(mm.context.lock)
+        yield from k.list_add(page, mm.context.pgtable_list)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        return k.table_of(page, 0)
+
+    def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        page = table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.free_page(page)
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        # The temporary PP (c2c224932fd0): until it drops below, a racing
+        # __tlb_remove_table of the other half cannot see 0 and free the page.
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if mask & 0x03:
+            yield from k.list_add(page, mm.context.pgtable_list)
+        else:
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, PP << bit)
+        if mask == 0:
+            yield from k.free_page(page)
+
+    def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
+        mm, page = tlb.mm, table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.tlb_remove_table(tlb, k.tagged(page, 0x03))
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if mask & 0x03:
+            # At the tail: the half is not reusable until its PP clears.
+            yield from k.list_add_tail(page, mm.context.pgtable_list)
+        else:
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
+
+    def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
+        page, half = tagged.page, tagged.tag
+        if half == 0x03:
+            mask = yield from k.atomic_xor_bits(page, 0x03)
+        else:
+            mask = yield from k.atomic_xor_bits(page, half << 4)
+            if mask != 0:
+                return
+        yield from k.free_page(page)
+
+    def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
+        yield from k.spin_lock(mm.context.lock)
+        yield from k.spin_unlock(mm.context.lock)
+
+    def invariants(self, world: World) -> Iterator[str]:
+        yield from listed_pages_have_one_half_allocated(world)
+
+
+def listed_pages_have_one_half_allocated(world: World) -> Iterator[str]:
+    """Checked only while the list's lock is free: holders may be mid-update."""
+    for mm in world.mms:
+        if mm.freed or mm.context.lock.holder is not None:
+            continue
+        for page in mm.context.pgtable_list.entries:
+            if page.freed:
+                continue  # the next access to it reports the use-after-free
+            if page.refbyte & 0x03 not in (0x01, 0x02):
+                yield (
+                    f"{page} on {mm.context.pgtable_list} with _refcount byte "
+                    f"{page.refbyte:#04x}: not exactly one half allocated"
+                )

@@ -1,0 +1,1 @@
+"""pgfrag's simulated kernel and the Hypothesis state machines that drive a design."""

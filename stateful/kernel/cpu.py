@@ -1,0 +1,102 @@
+"""CPUs, their task and softirq contexts, and the bh-disable depth.
+
+A CPU runs at most one task context and, on top of it, at most one softirq
+context. A softirq can only start where the context on top has bh enabled,
+and while it runs the task below cannot make a step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from attrs import define, field
+
+from stateful.kernel import current
+
+if TYPE_CHECKING:
+    from stateful.kernel.locks import SpinLock
+
+T = TypeVar("T")
+
+
+@define(frozen=True)
+class Blocked:
+    """Yielded by a primitive that cannot proceed: the context spins."""
+
+    on: SpinLock | int  # a lock, or the grace-period number synchronize_rcu waits for
+    why: str
+
+
+# What a primitive yields: None for a step taken, Blocked while it spins.
+Steps = Generator[Blocked | None, None, T]
+
+
+@define(eq=False)
+class Context:
+    cpu: CPU
+    kind: str  # "task" or "softirq"
+    label: str
+    gen: Generator[Any, None, Any]
+    bh_disabled: int = 0
+    rcu_nesting: int = 0
+    depth: int = 0
+    blocked: Blocked | None = None
+    done: bool = False
+    result: Any = None
+    held: list[SpinLock] = field(factory=list)
+    seen_tables: set[Any] = field(factory=set)
+
+    @property
+    def in_softirq(self) -> bool:
+        return self.kind == "softirq"
+
+    @property
+    def bh_enabled(self) -> bool:
+        return self.bh_disabled == 0 and not self.in_softirq
+
+    def __repr__(self) -> str:
+        where = "softirq" if self.in_softirq else "task"
+        return f"CPU{self.cpu.id}/{where}:{self.label}"
+
+
+@define(eq=False)
+class CPU:
+    id: int
+    task: Context | None = None
+    softirq: Context | None = None
+
+    @property
+    def top(self) -> Context | None:
+        return self.softirq or self.task
+
+    @property
+    def idle(self) -> bool:
+        return self.task is None and self.softirq is None
+
+    def softirq_may_start(self) -> bool:
+        if self.softirq is not None:
+            return False
+        return self.task is None or self.task.bh_enabled
+
+    def above(self, ctx: Context) -> Context | None:
+        """The context that must finish before ctx can run again."""
+        if ctx is self.task and self.softirq is not None:
+            return self.softirq
+        return None
+
+
+def local_bh_disable() -> Steps[None]:
+    ctx = current.context()
+    ctx.bh_disabled += 1
+    current.world().trace_step("local_bh_disable()")
+    yield None
+
+
+def local_bh_enable() -> Steps[None]:
+    ctx = current.context()
+    if ctx.bh_disabled == 0:
+        raise RuntimeError(f"{ctx}: local_bh_enable() without local_bh_disable()")
+    ctx.bh_disabled -= 1
+    current.world().trace_step("local_bh_enable()")
+    yield None

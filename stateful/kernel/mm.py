@@ -1,0 +1,93 @@
+"""mm_struct lifetime: mm_users / mm_count, exit_mmap, __mmdrop.
+
+`mmgrab`/`mmdrop` hold the struct alive, not its page tables. The final
+`mmdrop` runs `__mmdrop` -> `destroy_context` -> free, wherever it happens;
+nothing waits for the `__tlb_remove_table` callbacks still queued for the
+mm's tables. The freed struct is poisoned: a stale pointer to it, whether
+its memory is free or already holds a new mm, is a use-after-free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define, field
+
+from stateful.kernel import current
+from stateful.kernel.cpu import Steps
+from stateful.kernel.lists import ListHead
+from stateful.kernel.locks import SpinLock
+from stateful.kernel.memory import KObject
+
+
+@define(eq=False)
+class MMContext:
+    """The s390 `mm->context`."""
+
+    lock: SpinLock
+    pgtable_list: ListHead
+    has_pgste: bool = False
+    flush_mm: bool = False
+    arch: dict[str, Any] = field(factory=dict)  # a design's own per-mm state
+
+
+@define(eq=False, repr=False)
+class MMStruct(KObject):
+    context: MMContext = field(default=None)
+    mm_users: int = 1
+    mm_count: int = 1
+    exiting: bool = False
+    exited: bool = False
+
+    @classmethod
+    def create(cls, name: str, pgste: bool) -> MMStruct:
+        mm = cls(name=name)
+        mm.context = MMContext(
+            lock=SpinLock(f"&{name}->context.lock", "&mm->context.lock", container=mm),
+            pgtable_list=ListHead(f"{name}->context.pgtable_list", container=mm),
+            has_pgste=pgste,
+        )
+        return mm
+
+
+def mm_alloc_pgste(mm: MMStruct) -> Steps[bool]:
+    w = current.world()
+    w.access(mm, f"mm_alloc_pgste({mm})")
+    value = mm.context.has_pgste
+    yield None
+    return value
+
+
+def mmgrab(mm: MMStruct) -> Steps[None]:
+    w = current.world()
+    w.access(mm, f"mmgrab({mm})")
+    mm.mm_count += 1
+    w.trace_step(f"mmgrab({mm}) mm_count={mm.mm_count}")
+    yield None
+
+
+def mmdrop(mm: MMStruct) -> Steps[None]:
+    w = current.world()
+    w.access(mm, f"mmdrop({mm})")
+    mm.mm_count -= 1
+    last = mm.mm_count == 0  # atomic_dec_and_test: the decision is part of the step
+    w.trace_step(f"mmdrop({mm}) mm_count={mm.mm_count}")
+    yield None
+    if last:
+        yield from w.hook("destroy_context", mm)
+        yield from free_mm(mm)
+
+
+def free_mm(mm: MMStruct) -> Steps[None]:
+    """The end of __mmdrop: the struct goes back to mm_cachep."""
+    w = current.world()
+    w.access(mm, f"__mmdrop({mm})")
+    mm.freed = True
+    mm.freed_where = f"{current.context()!r} in __mmdrop at step {w.steps}"
+    w.trace_step(f"__mmdrop({mm}): free_mm")
+    yield None
+
+
+# mmdrop_async() defers __mmdrop to a workqueue; the struct's lifetime is the
+# same as far as the page-table code can tell, so it is modelled as mmdrop.
+mmdrop_async = mmdrop

@@ -1,0 +1,262 @@
+"""The World: one simulated machine, and the scheduler that steps it.
+
+Everything the checks need to see lives here: CPUs and their contexts, the
+page allocator, RCU, lockdep's usage table, who owns which page table, and
+which readers saw a table that was handed to pte_free_defer.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from attrs import define, field
+
+from stateful.kernel import current
+from stateful.kernel.cpu import CPU, Blocked, Context, Steps
+from stateful.kernel.locks import LockUsage, SpinLock, check_deadlock
+from stateful.kernel.memory import KObject, Page, PageAllocator, Table
+from stateful.kernel.mm import MMStruct
+from stateful.kernel.rcu import Rcu, head_deactivate
+from stateful.trace import Trace
+from stateful.violations import (
+    BadBits,
+    DoubleAlloc,
+    EarlyReuse,
+    UseAfterFree,
+    Violation,
+)
+
+if TYPE_CHECKING:
+    from designs.base import Design
+
+# How the trace names the hooks of the contract: the kernel functions.
+KERNEL_NAMES = {"tlb_remove_table": "__tlb_remove_table"}
+
+
+@define(frozen=True)
+class KernelConfig:
+    ncpus: int = 2
+    prove_locking: bool = True  # CONFIG_PROVE_LOCKING
+    # Properties whose reports are recorded and the run goes on, as the kernel
+    # goes on after a WARN_ON_ONCE or a lockdep splat.
+    continue_after: frozenset[str] = frozenset()
+
+
+@define(eq=False)
+class World:
+    design: Design
+    config: KernelConfig = KernelConfig()
+    cpus: list[CPU] = field(init=False)
+    allocator: PageAllocator = field(factory=PageAllocator)
+    rcu: Rcu = field(factory=Rcu)
+    trace: Trace = field(factory=Trace)
+    lock_usage: dict[str, LockUsage] = field(factory=dict)
+    lockdep_reported: dict[str, bool] = field(factory=dict)
+    contention: Counter[str] = field(factory=Counter)
+    acquisitions: Counter[str] = field(factory=Counter)
+    mms: list[MMStruct] = field(factory=list)
+    current: Context | None = None
+    steps: int = 0
+    owned: dict[tuple[int, int], tuple[Table, str]] = field(factory=dict)
+    deferred: dict[tuple[int, int], tuple[Table, set[Context]]] = field(factory=dict)
+    reports: list[Violation] = field(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        self.cpus = [CPU(i) for i in range(self.config.ncpus)]
+
+    # --- running code -----------------------------------------------------
+
+    @contextmanager
+    def running(self, ctx: Context | None = None) -> Iterator[None]:
+        previous_world = current.set_world(self)
+        previous_ctx, self.current = self.current, ctx
+        try:
+            yield
+        finally:
+            self.current = previous_ctx
+            current.set_world(previous_world)
+
+    def start_task(self, cpu: CPU, label: str, gen: Generator[Any, None, Any]) -> Context:
+        assert cpu.idle, f"CPU{cpu.id} is not idle"
+        ctx = Context(cpu=cpu, kind="task", label=label, gen=gen)
+        cpu.task = ctx
+        return ctx
+
+    def start_softirq(self, cpu: CPU) -> Context:
+        assert cpu.softirq_may_start(), f"CPU{cpu.id}: softirq with bh disabled"
+        ctx = Context(cpu=cpu, kind="softirq", label="rcu_core", gen=self._rcu_core(cpu))
+        cpu.softirq = ctx
+        return ctx
+
+    def _rcu_core(self, cpu: CPU) -> Steps[None]:
+        """RCU_SOFTIRQ: invoke the callbacks that are ready on this CPU, in order."""
+        while (cb := self.rcu.pop_ready(cpu.id)) is not None:
+            head_deactivate(cb.head)
+            ctx = current.context()
+            self.trace.add(cpu.id, True, ctx.depth, f"rcu callback {cb.label}", "enter")
+            ctx.depth += 1
+            yield from cb.fn(cb.head)
+            ctx.depth -= 1
+
+    def runnable(self, ctx: Context) -> bool:
+        if ctx.done or ctx.cpu.top is not ctx:
+            return False
+        if ctx.blocked is None:
+            return True
+        on = ctx.blocked.on
+        if isinstance(on, SpinLock):
+            return on.holder is None
+        return self.rcu.completed >= on
+
+    def advance(self, ctx: Context) -> bool:
+        """One step of ctx. False when it is (still) spinning."""
+        assert self.runnable(ctx), f"{ctx!r} cannot run"
+        with self.running(ctx):
+            try:
+                yielded = ctx.gen.send(None)
+            except StopIteration as stop:
+                self._finish(ctx, stop.value)
+                return True
+            if isinstance(yielded, Blocked):
+                ctx.blocked = yielded
+                if isinstance(yielded.on, SpinLock):
+                    check_deadlock(ctx, yielded.on)
+                return False
+            ctx.blocked = None
+            return True
+
+    def _finish(self, ctx: Context, value: Any) -> None:
+        ctx.done, ctx.result, ctx.blocked = True, value, None
+        if ctx.held:
+            raise RuntimeError(f"{ctx!r} returned holding {ctx.held}")
+        if ctx.rcu_nesting:
+            raise RuntimeError(f"{ctx!r} returned inside rcu_read_lock()")
+        if ctx.bh_disabled and ctx.kind == "task":
+            raise RuntimeError(f"{ctx!r} returned with bh disabled")
+        if ctx.cpu.softirq is ctx:
+            ctx.cpu.softirq = None
+        elif ctx.cpu.task is ctx:
+            ctx.cpu.task = None
+
+    def run(self, ctx: Context, budget: int = 0) -> None:
+        """Run ctx until it ends, spins, or (budget > 0) has taken `budget` steps."""
+        taken = 0
+        while not ctx.done and self.runnable(ctx):
+            if not self.advance(ctx):
+                return
+            taken += 1
+            if budget and taken >= budget:
+                return
+
+    # --- hooks and trace --------------------------------------------------
+
+    def hook(self, name: str, *args: Any) -> Steps[Any]:
+        ctx = current.context()
+        shown = ", ".join(repr(a) for a in args)
+        self.trace.add(
+            ctx.cpu.id,
+            ctx.in_softirq,
+            ctx.depth,
+            f"{KERNEL_NAMES.get(name, name)}({shown})",
+            "enter",
+        )
+        ctx.depth += 1
+        try:
+            result = yield from getattr(self.design, name)(*args)
+        finally:
+            ctx.depth -= 1
+        return result
+
+    def trace_step(self, text: str) -> None:
+        self.steps += 1
+        ctx = self.current
+        if ctx is None:
+            return
+        self.trace.add(ctx.cpu.id, ctx.in_softirq, ctx.depth, text)
+
+    def report(self, cls: type[Violation], message: str) -> None:
+        ctx = self.current
+        if ctx is not None:
+            self.trace.add(ctx.cpu.id, ctx.in_softirq, ctx.depth, message, "violation")
+        else:
+            self.trace.add(0, False, 0, message, "violation")
+        exc = cls(message)
+        if cls.property in self.config.continue_after:
+            self.reports.append(exc)
+            return
+        raise exc
+
+    # --- the checks -------------------------------------------------------
+
+    def access(self, obj: KObject, what: str) -> None:
+        if obj.freed:
+            kind = "slab-use-after-free" if isinstance(obj, MMStruct) else "use-after-free"
+            ctx = self.current
+            self.report(
+                UseAfterFree,
+                f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by {obj.freed_where}",
+            )
+
+    def check_bits(self, page: Page) -> None:
+        problem = self.design.bad_bits(page.refbyte)
+        if problem:
+            self.report(
+                BadBits,
+                f"WARNING: impossible {page}->_refcount upper byte {page.refbyte:#04x}: {problem}",
+            )
+
+    # --- page-table ownership and pte_free_defer --------------------------
+
+    @staticmethod
+    def _keys(table: Table) -> list[tuple[int, int]]:
+        return [(id(table.page), half) for half in table.halves]
+
+    def claim_table(self, table: Table, owner: str) -> None:
+        """page_table_alloc returned `table` to `owner`."""
+        self.access(table.page, f"page_table_alloc() -> {table}")
+        for key in self._keys(table):
+            if key in self.owned:
+                held, by = self.owned[key]
+                self.report(
+                    DoubleAlloc,
+                    f"page_table_alloc() handed {table} to {owner}, but {held} is still "
+                    f"in use by {by}",
+                )
+            self._check_early_reuse(key, f"page_table_alloc() hands it to {owner}")
+        for key in self._keys(table):
+            self.owned[key] = (table, owner)
+
+    def release_table(self, table: Table) -> None:
+        """The owner gives the table up: page_table_free and friends begin."""
+        for key in self._keys(table):
+            self.owned.pop(key, None)
+
+    def defer_table(self, table: Table) -> None:
+        witnesses = {r for r in self.rcu.readers if table in r.seen_tables}
+        for key in self._keys(table):
+            self.deferred[key] = (table, set(witnesses))
+
+    def reader_left(self, ctx: Context) -> None:
+        for _, witnesses in self.deferred.values():
+            witnesses.discard(ctx)
+        ctx.seen_tables.clear()
+
+    def _check_early_reuse(self, key: tuple[int, int], what: str) -> None:
+        entry = self.deferred.pop(key, None)
+        if entry is None:
+            return
+        table, witnesses = entry
+        if witnesses:
+            readers = ", ".join(sorted(repr(r) for r in witnesses))
+            self.report(
+                EarlyReuse,
+                f"{table} was passed to pte_free_defer() and {what} while RCU reader "
+                f"{readers}, which saw it before, is still inside rcu_read_lock()",
+            )
+
+    def before_page_free(self, page: Page) -> None:
+        for half in (0, 1):
+            self._check_early_reuse((id(page), half), "its page is freed")

@@ -1,0 +1,431 @@
+"""The Hypothesis rule-based state machine that drives one design.
+
+Search shape (see README, "Finding races fast"):
+  - an operation starts on an idle CPU and runs to completion unless a drawn
+    preemption point pauses it after `pause` steps (0 = atomic, which is
+    where Hypothesis shrinks to), so most of a run is atomic and the few
+    preemptions a race needs are cheap to find and to shrink;
+  - arguments are small integers taken modulo what exists at that moment,
+    so deleting an earlier rule does not make a later one invalid;
+  - `softirq` runs the ready RCU callbacks on top of whatever its CPU is
+    doing, only where bh is enabled; `grace_period` ends one when no reader
+    that started before it is inside; `resume` continues a paused context.
+
+A violation of the property under test raises at the step where it happens.
+Other fatal violations discard the example: the search for one property
+must not be derailed into another, which has its own test. Warning-class
+reports (lockdep, bad-bits) are recorded and the run goes on, as the kernel
+goes on after a splat.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Callable, Generator, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from attrs import define, field
+from hypothesis import note, reject
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from designs.base import Design
+from stateful import drain, ops
+from stateful.kernel.cpu import CPU, Context
+from stateful.kernel.world import KernelConfig, World
+from stateful.replay import Step
+from stateful.violations import PROPERTIES, BadBits, Violation
+
+T = TypeVar("T")
+
+PICK = st.integers(min_value=0, max_value=7)
+# Preemption bounding (CHESS): three operations in four run atomically, so
+# the search spends its steps on the few preemptions a race needs.
+PAUSE = st.one_of(st.just(0), st.just(0), st.just(0), st.integers(min_value=1, max_value=9))
+# Interrupts are frequent: at three preemption points in four, one arrives and
+# the ready softirqs run on top of the paused context (where bh is enabled).
+IRQ = st.sampled_from([False, True, True, True])
+# A softirq is short, so where it pauses is drawn over its whole length.
+SOFTIRQ_PAUSE = st.integers(min_value=0, max_value=6)
+FAILS = st.booleans()
+
+
+@define(frozen=True)
+class MachineConfig:
+    ncpus: int = 2
+    initial_mms: int = 2
+    max_mms: int = 3
+    # Bound the mm churn of one example: table operations are the workload,
+    # and every exit throws away the tables that races need. Measured: with
+    # exits unbounded, one rule in seven was an exit (benchmarks/).
+    max_mms_created: int = 4
+    max_exits: int = 2
+    max_tables: int = 6
+    # End a grace period after every rule when no reader holds it up, instead
+    # of waiting for a `grace_period` rule: GPs are short next to the window
+    # of a race, and one rule fewer per bug is a much shorter search.
+    auto_grace_period: bool = True
+
+
+@define
+class Failure:
+    """The last violation of a property found for a design: the shrunk one, after shrinking."""
+
+    design: str
+    property: str
+    message: str
+    diagram: str
+    rules: list[str] = field(factory=list)
+    steps: list[Step] = field(factory=list)
+
+
+# (design, property) -> the most recent failure; Hypothesis runs the shrunk
+# example last, so after a test this is the minimal one.
+FAILURES: dict[tuple[str, str], Failure] = {}
+
+# The target of a survey: every example runs until its first fatal
+# violation, which is recorded and ends that example quietly; the search
+# goes on, so one run of Hypothesis hunts every property of a design.
+SURVEY = "*"
+
+
+@define
+class Survey:
+    design: str
+    examples: int = 0
+    clean: int = 0  # examples that reached teardown and drained without a violation
+    ended_by: Counter[str] = field(factory=Counter)
+    first: dict[str, Failure] = field(factory=dict)  # the shortest seen, per property
+
+    def record(self, failure: Failure) -> None:
+        self.ended_by[failure.property] += 1
+        held = self.first.get(failure.property)
+        if held is None or len(failure.steps) < len(held.steps):
+            self.first[failure.property] = failure
+
+
+SURVEYS: dict[str, Survey] = {}
+
+
+def recorded(fn: Callable[..., None]) -> Callable[..., None]:
+    """Keep each rule call as a replayable Step."""
+
+    @functools.wraps(fn)
+    def wrapper(self: KernelMachine, **kwargs: Any) -> None:
+        self.steps.append(Step.of(fn.__name__, kwargs))
+        fn(self, **kwargs)
+
+    return wrapper
+
+
+def _pick(items: Sequence[T], index: int) -> T:
+    return items[index % len(items)]
+
+
+class KernelMachine(RuleBasedStateMachine):
+    design_cls: ClassVar[type[Design]]
+    target: ClassVar[str | None] = None
+    machine_config: ClassVar[MachineConfig] = MachineConfig()
+
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = self.machine_config
+        # Warning-class reports let the run go on, as the kernel goes on after
+        # a splat, except when they are what this machine hunts.
+        warnings = {name for name, cls in PROPERTIES.items() if cls.warning}
+        kconfig = KernelConfig(
+            ncpus=cfg.ncpus,
+            continue_after=frozenset(warnings - {self.target}),
+        )
+        self.world = World(design=None, config=kconfig)  # type: ignore[arg-type]
+        with self.world.running():
+            self.world.design = self.design_cls()
+        self.pt = ops.PageTables()
+        self.rules: list[str] = []
+        self.steps: list[Step] = []
+        self.ended = False  # a violation or a discard: teardown must not drain
+        self.reported_invariants: set[str] = set()
+        self.mm_names = 0
+        self.seen_reports = 0
+        self.exits = 0
+        if self.target == SURVEY:
+            SURVEYS.setdefault(self.design_cls.name, Survey(self.design_cls.name)).examples += 1
+        self.world.trace.enabled = False
+        for _ in range(cfg.initial_mms):
+            self._boot(self._new_mm(pgste=False))
+        self.world.trace.enabled = True
+
+    # --- plumbing ---------------------------------------------------------
+
+    def _boot(self, gen: Generator[Any, None, Any]) -> None:
+        cpu = self.world.cpus[0]
+        ctx = self.world.start_task(cpu, "boot", gen)
+        self.world.run(ctx)
+        assert ctx.done
+
+    def _new_mm(self, pgste: bool) -> Generator[Any, None, Any]:
+        name = f"mm{self.mm_names}"
+        self.mm_names += 1
+        return ops.mm_create(self.world, self.pt, name, pgste)
+
+    def _guard(self, rule_text: str, body: Callable[[], None]) -> None:
+        self.rules.append(rule_text)
+        try:
+            body()
+        except Violation as violation:
+            self.ended = True
+            if self.target == SURVEY:
+                self._record(violation)
+                return
+            if self.target is None or violation.property == self.target:
+                self._record(violation)
+                raise
+            reject()
+        finally:
+            if self.target == SURVEY:
+                for report in self.world.reports[self.seen_reports :]:
+                    self._record(report)
+                self.seen_reports = len(self.world.reports)
+
+    def _record(self, violation: Violation) -> None:
+        diagram = self.world.trace.render(self.world.config.ncpus)
+        failure = Failure(
+            self.design_cls.name,
+            violation.property,
+            str(violation),
+            diagram,
+            list(self.rules),
+            list(self.steps),
+        )
+        if self.target == SURVEY:
+            SURVEYS[self.design_cls.name].record(failure)
+            return
+        FAILURES[(self.design_cls.name, violation.property)] = failure
+        if currently_in_test_context():
+            note("\n" + diagram)
+
+    def _idle_cpus(self) -> list[CPU]:
+        return [cpu for cpu in self.world.cpus if cpu.idle]
+
+    def _run(self, ctx: Context, pause: int, irq: bool) -> None:
+        """Run ctx for `pause` steps (0: to its end); with irq, an interrupt then
+        arrives on its CPU and, where bh is enabled, the ready softirqs run."""
+        self.world.run(ctx, pause)
+        cpu = ctx.cpu
+        if irq and not ctx.done and self.world.rcu.has_ready(cpu.id) and cpu.softirq_may_start():
+            self.world.run(self.world.start_softirq(cpu))
+
+    def _start(
+        self, cpu: int, label: str, gen: Generator[Any, None, Any], pause: int, irq: bool
+    ) -> None:
+        """Start on the first idle CPU at or after `cpu`."""
+        n = len(self.world.cpus)
+        chosen = next(c for c in (self.world.cpus[(cpu + i) % n] for i in range(n)) if c.idle)
+        self._run(self.world.start_task(chosen, label, gen), pause, irq)
+
+    def _op_rule(self, name: str, cpu: int, pause: int, irq: bool, label: str, gen: Any) -> None:
+        text = f"{name} cpu={cpu} pause={pause}{' irq' if irq else ''}: {label}"
+        self._guard(text, lambda: self._start(cpu, label, gen, pause, irq))
+        self._auto_grace_period()
+
+    def _auto_grace_period(self) -> None:
+        if self.machine_config.auto_grace_period and not self.ended:
+            self._advance_grace_period()
+
+    def _advance_grace_period(self) -> None:
+        rcu = self.world.rcu
+        if not rcu.needs_grace_period():
+            return
+        if not rcu.in_progress:
+            rcu.start_gp()
+        if rcu.may_end_gp():
+            rcu.end_gp()
+            self.world.trace.add(0, False, 0, f"grace period {rcu.completed} ends", "global")
+
+    # --- preconditions ----------------------------------------------------
+
+    def _can_start(self) -> bool:
+        return bool(self._idle_cpus()) and not self.ended
+
+    def _can_alloc(self) -> bool:
+        total = sum(len(ts) for ts in self.pt.live.values())
+        return self._can_start() and bool(self.pt.mms()) and total < self.machine_config.max_tables
+
+    def _exitable(self) -> list[Any]:
+        if self.exits >= self.machine_config.max_exits:
+            return []
+        return [mm for mm in self.pt.mms() if not self.pt.busy[mm] and not self.pt.walked[mm]]
+
+    def _resumable(self) -> list[Any]:
+        return [
+            cpu.top
+            for cpu in self.world.cpus
+            if cpu.top is not None and self.world.runnable(cpu.top)
+        ]
+
+    def _softirq_cpus(self) -> list[CPU]:
+        return [
+            cpu
+            for cpu in self.world.cpus
+            if self.world.rcu.has_ready(cpu.id) and cpu.softirq_may_start()
+        ]
+
+    # --- rules: operations started on an idle CPU's task context ------------
+
+    @precondition(lambda self: self._can_alloc())
+    @rule(cpu=PICK, mm=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def page_table_alloc(self, cpu: int, mm: int, pause: int, irq: bool) -> None:
+        m = _pick(self.pt.mms(), mm)
+        self._op_rule(
+            "alloc", cpu, pause, irq, f"page_table_alloc({m})", ops.alloc(self.world, self.pt, m)
+        )
+
+    @precondition(lambda self: self._can_start() and bool(self.pt.unwalked_tables()))
+    @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def page_table_free(self, cpu: int, table: int, pause: int, irq: bool) -> None:
+        m, t = _pick(self.pt.unwalked_tables(), table)
+        self._op_rule(
+            "free", cpu, pause, irq, f"pte_free({m}, {t})", ops.free(self.world, self.pt, m, t)
+        )
+
+    @precondition(lambda self: self._can_start() and bool(self.pt.unwalked_tables()))
+    @rule(cpu=PICK, table=PICK, batch_alloc_fails=FAILS, pause=PAUSE, irq=IRQ)
+    @recorded
+    def pte_free_tlb(
+        self, cpu: int, table: int, batch_alloc_fails: bool, pause: int, irq: bool
+    ) -> None:
+        m, t = _pick(self.pt.unwalked_tables(), table)
+        label = (
+            f"munmap: pte_free_tlb({m}, {t}){' [batch alloc fails]' if batch_alloc_fails else ''}"
+        )
+        self._op_rule(
+            "free_tlb",
+            cpu,
+            pause,
+            irq,
+            label,
+            ops.free_tlb(self.world, self.pt, m, t, batch_alloc_fails),
+        )
+
+    @precondition(
+        lambda self: self.design_cls.supports_defer and self._can_start() and bool(self.pt.tables())
+    )
+    @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def pte_free_defer(self, cpu: int, table: int, pause: int, irq: bool) -> None:
+        m, t = _pick(self.pt.tables(), table)
+        label = f"khugepaged: pte_free_defer({m}, {t})"
+        self._op_rule("defer", cpu, pause, irq, label, ops.defer(self.world, self.pt, m, t))
+
+    @precondition(lambda self: self._can_start() and bool(self.pt.tables()))
+    @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def rcu_walker(self, cpu: int, table: int, pause: int, irq: bool) -> None:
+        m, t = _pick(self.pt.tables(), table)
+        label = f"rcu walker({t})"
+        self._op_rule("walker", cpu, pause, irq, label, ops.reader(self.world, self.pt, m, t))
+
+    @precondition(lambda self: self._can_start() and bool(self.pt.mms()))
+    @rule(cpu=PICK, mm=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def tlb_flush_mm_lazy(self, cpu: int, mm: int, pause: int, irq: bool) -> None:
+        m = _pick(self.pt.mms(), mm)
+        label = f"switch_mm: __tlb_flush_mm_lazy({m})"
+        self._op_rule("flush", cpu, pause, irq, label, ops.flush(self.world, self.pt, m))
+
+    @precondition(
+        lambda self: (
+            self._can_start()
+            and len(self.pt.mms()) < self.machine_config.max_mms
+            and (self.mm_names < self.machine_config.max_mms_created or not self.pt.live)
+        )
+    )
+    @rule(cpu=PICK, pgste=st.booleans(), pause=PAUSE, irq=IRQ)
+    @recorded
+    def mm_create(self, cpu: int, pgste: bool, pause: int, irq: bool) -> None:
+        label = f"fork: mm_alloc{'(pgste)' if pgste else ''}"
+        self._op_rule("mm_create", cpu, pause, irq, label, self._new_mm(pgste))
+
+    @precondition(lambda self: self._can_start() and bool(self._exitable()))
+    @rule(cpu=PICK, mm=PICK, batch_alloc_fails=FAILS, pause=PAUSE, irq=IRQ)
+    @recorded
+    def mm_exit(self, cpu: int, mm: int, batch_alloc_fails: bool, pause: int, irq: bool) -> None:
+        m = _pick(self._exitable(), mm)
+        self.exits += 1
+        label = f"exit_mmap({m}); mmdrop{' [batch alloc fails]' if batch_alloc_fails else ''}"
+        self._op_rule(
+            "exit", cpu, pause, irq, label, ops.exit_mm(self.world, self.pt, m, batch_alloc_fails)
+        )
+
+    # --- rules: scheduling ------------------------------------------------
+
+    @precondition(lambda self: not self.ended and bool(self._resumable()))
+    @rule(which=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def resume(self, which: int, pause: int, irq: bool) -> None:
+        ctx = _pick(self._resumable(), which)
+        self._guard(f"resume {ctx!r} pause={pause}", lambda: self._run(ctx, pause, irq))
+        self._auto_grace_period()
+
+    @precondition(lambda self: not self.ended and bool(self._softirq_cpus()))
+    @rule(which=PICK, pause=SOFTIRQ_PAUSE)
+    @recorded
+    def softirq(self, which: int, pause: int) -> None:
+        cpu = _pick(self._softirq_cpus(), which)
+
+        def body() -> None:
+            self.world.run(self.world.start_softirq(cpu), pause)
+
+        self._guard(f"softirq CPU{cpu.id} pause={pause}", body)
+        self._auto_grace_period()
+
+    @precondition(
+        lambda self: (
+            not self.ended
+            and not self.machine_config.auto_grace_period
+            and self.world.rcu.needs_grace_period()
+        )
+    )
+    @rule()
+    @recorded
+    def grace_period(self) -> None:
+        self.rules.append("grace_period")
+        self._advance_grace_period()
+
+    # --- checks -----------------------------------------------------------
+
+    @invariant()
+    def design_invariants(self) -> None:
+        if self.ended:
+            return
+        for problem in self.world.design.invariants(self.world):
+            if problem not in self.reported_invariants:
+                self.reported_invariants.add(problem)
+                self._guard("invariant", lambda p=problem: self.world.report(BadBits, p))
+
+    @precondition(lambda self: self.ended)
+    @rule()
+    def idle(self) -> None:
+        """The example ended in a violation (survey): nothing more happens."""
+
+    def teardown(self) -> None:
+        if self.ended:
+            return
+        self._guard("drain", lambda: drain.drain(self.world, self.pt))
+        if self.target == SURVEY and not self.ended:
+            SURVEYS[self.design_cls.name].clean += 1
+
+
+def machine_for(
+    design_cls: type[Design], target: str | None, config: MachineConfig | None = None
+) -> type[KernelMachine]:
+    """A state machine class for one design, hunting one property (None: any)."""
+    attrs: dict[str, Any] = {"design_cls": design_cls, "target": target}
+    if config is not None:
+        attrs["machine_config"] = config
+    name = f"{design_cls.__name__}Machine"
+    return type(name, (KernelMachine,), attrs)

@@ -1,0 +1,127 @@
+"""Replaying a rule sequence exactly, and minimizing it.
+
+A step is a rule name and its drawn arguments. The machine's arguments are
+picks taken modulo what exists, so any subsequence of a failing run is
+still a valid run: that is what lets `minimize` delete steps freely and
+reach a sequence where every step is needed, in milliseconds, where
+Hypothesis's generic shrinker needs minutes on the same failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from attrs import define
+from hypothesis.errors import UnsatisfiedAssumption
+from hypothesis.stateful import RULE_MARKER
+
+from stateful.violations import Violation
+
+
+@define(frozen=True)
+class Step:
+    rule: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, rule: str, args: dict[str, Any]) -> Step:
+        return cls(rule, tuple(sorted(args.items())))
+
+    def __str__(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.args)
+        return f"state.{self.rule}({shown})"
+
+
+@define
+class Outcome:
+    violation: Violation | None
+    machine: Any
+    skipped: int  # steps whose precondition no longer held
+
+
+def replay(machine_cls: type, steps: Sequence[Step]) -> Outcome:
+    """Run `steps` on a fresh machine; a step whose precondition fails is skipped."""
+    machine = machine_cls()
+    skipped = 0
+    try:
+        for step in steps:
+            fn = getattr(machine_cls, step.rule, None)
+            spec = getattr(fn, RULE_MARKER, None)
+            if spec is None:
+                raise ValueError(f"no rule named {step.rule!r} in {machine_cls.__name__}")
+            if not all(pre(machine) for pre in spec.preconditions):
+                skipped += 1
+                continue
+            getattr(machine, step.rule)(**dict(step.args))
+            machine.design_invariants()
+        machine.teardown()
+    except Violation as violation:
+        return Outcome(violation, machine, skipped)
+    except UnsatisfiedAssumption:
+        return Outcome(None, machine, skipped)
+    return Outcome(None, machine, skipped)
+
+
+def _simpler_args(step: Step) -> list[Step]:
+    """Each argument moved to its simplest value (0 / False), one at a time."""
+    out = []
+    for i, (name, value) in enumerate(step.args):
+        if value not in (0, False):
+            simple = False if isinstance(value, bool) else 0
+            args = step.args[:i] + ((name, simple),) + step.args[i + 1 :]
+            out.append(Step(step.rule, args))
+    return out
+
+
+def minimize(
+    machine_cls: type, steps: Sequence[Step], prop: str, budget_s: float = 30.0
+) -> list[Step]:
+    """Delta-debug `steps` to a sequence that still violates `prop`, each step needed."""
+    deadline = time.monotonic() + budget_s
+
+    def fails(candidate: Sequence[Step]) -> bool:
+        outcome = replay(machine_cls, candidate)
+        return outcome.violation is not None and outcome.violation.property == prop
+
+    current = list(steps)
+    if not fails(current):
+        return current
+    changed = True
+    while changed and time.monotonic() < deadline:
+        changed = False
+        chunk = max(len(current) // 2, 1)
+        while chunk >= 1:
+            i = 0
+            while i < len(current) and time.monotonic() < deadline:
+                candidate = current[:i] + current[i + chunk :]
+                if candidate and fails(candidate):
+                    current, changed = candidate, True
+                else:
+                    i += chunk
+            chunk //= 2
+        for i in range(len(current)):
+            for simpler in _simpler_args(current[i]):
+                candidate = current[:i] + [simpler] + current[i + 1 :]
+                if fails(candidate):
+                    current[i], changed = simpler, True
+    return _drop_skipped(machine_cls, current, fails)
+
+
+def _drop_skipped(
+    machine_cls: type, steps: list[Step], fails: Callable[[Sequence[Step]], bool]
+) -> list[Step]:
+    """Steps whose precondition failed did nothing; leave them out of the record."""
+    machine = machine_cls()
+    kept = []
+    try:
+        for step in steps:
+            spec = getattr(getattr(machine_cls, step.rule), RULE_MARKER)
+            if all(pre(machine) for pre in spec.preconditions):
+                kept.append(step)
+                getattr(machine, step.rule)(**dict(step.args))
+                machine.design_invariants()
+    except (Violation, UnsatisfiedAssumption):
+        pass
+    return kept if fails(kept) else steps

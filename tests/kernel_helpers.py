@@ -1,0 +1,86 @@
+"""Tiny helpers shared by the unit tests of the kernel model (tests/test_kernel_*.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from designs.upstream_6_4 import Upstream64
+from stateful.kernel import api as k
+from stateful.kernel import current
+from stateful.kernel.cpu import Context
+from stateful.kernel.locks import SpinLock
+from stateful.kernel.memory import Page
+from stateful.kernel.rcu import Head
+from stateful.kernel.world import KernelConfig, World
+
+Script = k.Steps[Any]
+
+
+def make_world(ncpus: int = 2, continue_after: Iterable[str] = (), **config: Any) -> World:
+    """A fresh machine running the upstream-6.4 design (its bad_bits rule, its hooks)."""
+    kconfig = KernelConfig(ncpus=ncpus, continue_after=frozenset(continue_after), **config)
+    world = World(design=None, config=kconfig)  # type: ignore[arg-type]
+    with world.running():
+        world.design = Upstream64()
+    return world
+
+
+def run_task(world: World, script: Script, cpu: int = 0, label: str = "setup") -> Any:
+    """Run `script` as a task on an idle CPU to its end; return what it returned."""
+    ctx = world.start_task(world.cpus[cpu], label, script)
+    world.run(ctx)
+    assert ctx.done, f"{ctx!r} did not finish: blocked on {ctx.blocked}"
+    return ctx.result
+
+
+def new_page(world: World) -> Page:
+    page = run_task(world, k.alloc_page(), label="alloc")
+    assert isinstance(page, Page)
+    return page
+
+
+def queue_callback(world: World, cpu: int, head: Head, fn: k.Callback, label: str) -> None:
+    """A task on `cpu` does call_rcu(head, fn) and returns."""
+    run_task(world, k.call_rcu(head, fn, label), cpu=cpu, label=f"queue {label}")
+
+
+def grace_period(world: World) -> None:
+    """A whole grace period, with no reader in the way."""
+    world.rcu.start_gp()
+    assert world.rcu.may_end_gp()
+    world.rcu.end_gp()
+
+
+def softirq(world: World, cpu: int = 0) -> Context:
+    """Raise RCU_SOFTIRQ on `cpu` and run it until it ends or spins."""
+    ctx = world.start_softirq(world.cpus[cpu])
+    world.run(ctx)
+    return ctx
+
+
+def recorder(log: list[str], name: str) -> k.Callback:
+    """An RCU callback that records its name, its CPU and whether it ran in softirq."""
+
+    def callback(head: Head) -> Script:
+        ctx = current.context()
+        log.append(f"{name}@CPU{ctx.cpu.id}/{ctx.kind}")
+        yield None
+
+    return callback
+
+
+def locker(lock: SpinLock, bh: bool, log: list[str] | None = None) -> Callable[..., Script]:
+    """A script (or RCU callback) that takes and releases `lock`, with or without _bh."""
+
+    def script(*_: object) -> Script:
+        if bh:
+            yield from k.spin_lock_bh(lock)
+            yield from k.spin_unlock_bh(lock)
+        else:
+            yield from k.spin_lock(lock)
+            yield from k.spin_unlock(lock)
+        if log is not None:
+            log.append(f"took {lock}")
+
+    return script
