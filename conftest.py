@@ -47,6 +47,16 @@ settings.register_profile(
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     **_COMMON,
 )
+# For the project's own tests of the plumbing (plugins, the CLI): seconds, not verdicts.
+settings.register_profile(
+    "smoke",
+    max_examples=30,
+    stateful_step_count=20,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    **_COMMON,
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
@@ -155,7 +165,7 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
     width = max(len(d) for d in designs) + 1
     cols = [max(len(SHORT[p]), 7) for p in props]
     lines = [
-        "designs x properties".ljust(width)
+        "design".ljust(width)
         + " ".join(SHORT[p].ljust(c) for p, c in zip(props, cols, strict=True))
     ]
     for design in designs:
@@ -182,7 +192,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if s is not None:
             ended = ", ".join(f"{p} {n}" for p, n in s.ended_by.most_common()) or "none"
             tr.write_line(
-                f"  {design}: {s.examples} examples, {s.clean} drained clean; reports: {ended}"
+                f"  {design}: {s.examples} runs, {s.clean} drained clean; reports: {ended}"
             )
     for (design, prop), text in _EXPLANATIONS.items():
         tr.section(f"pgfrag: {design} / {prop}", sep="-")

@@ -22,7 +22,8 @@ class Event:
     softirq: bool
     depth: int
     text: str
-    kind: str  # "enter", "step", "violation"
+    kind: str  # "enter", "step", "violation", "global"
+    label: str = ""  # for a violation: the property, shown at the step that broke it
 
 
 @define
@@ -30,9 +31,11 @@ class Trace:
     events: list[Event] = field(factory=list)
     enabled: bool = True
 
-    def add(self, cpu: int, softirq: bool, depth: int, text: str, kind: str = "step") -> None:
+    def add(
+        self, cpu: int, softirq: bool, depth: int, text: str, kind: str = "step", label: str = ""
+    ) -> None:
         if self.enabled:
-            self.events.append(Event(len(self.events), cpu, softirq, depth, text, kind))
+            self.events.append(Event(len(self.events), cpu, softirq, depth, text, kind, label))
 
     def render(self, ncpus: int, width: int = DIAGRAM_WIDTH) -> str:
         return render_diagram(self.events, ncpus, width)
@@ -42,7 +45,7 @@ def _column_lines(event: Event, first_of_softirq: bool, colw: int) -> list[str]:
     indent = "  " * event.depth
     text = event.text
     if event.kind == "violation":
-        text = "<-- " + text
+        text = f"<-- {event.label}"
     lines: list[str] = []
     if first_of_softirq:
         lines.append(indent[:-2] + "<softirq>" if indent else "<softirq>")
@@ -63,8 +66,6 @@ def render_diagram(events: list[Event], ncpus: int, width: int = DIAGRAM_WIDTH) 
     for event in events:
         first_soft = event.softirq and not in_softirq[event.cpu]
         in_softirq[event.cpu] = event.softirq
-        if event.kind == "violation":
-            continue
         if event.kind == "global":
             out.append(f"  ---- {event.text} ----".center(width).rstrip())
             continue

@@ -94,6 +94,10 @@ def _waits_for(ctx: Context) -> Context | None:
     return None
 
 
+def _attempt(ctx: Context, lock: SpinLock) -> str:
+    return ctx.blocked.why if ctx.blocked is not None else f"spin_lock({lock})"
+
+
 def check_deadlock(ctx: Context, lock: SpinLock) -> None:
     w = current.world()
     holder = lock.holder
@@ -110,14 +114,14 @@ def check_deadlock(ctx: Context, lock: SpinLock) -> None:
             w.report(
                 Deadlock,
                 f"rcu: INFO: rcu_sched self-detected stall on CPU{ctx.cpu.id}: "
-                f"spin_lock({lock}) spins forever: {how}, which holds it",
+                f"{_attempt(ctx, lock)} spins forever: {how}, which holds it",
             )
             return
         if node.done:
             w.report(
                 Deadlock,
                 f"rcu: INFO: rcu_sched self-detected stall on CPU{ctx.cpu.id}: "
-                f"spin_lock({lock}) spins forever: held by {node!r}, which has returned",
+                f"{_attempt(ctx, lock)} spins forever: held by {node!r}, which has returned",
             )
             return
         nxt = _waits_for(node)
@@ -131,6 +135,7 @@ def _acquire(lock: SpinLock, flavour: str) -> Steps[None]:
     ctx = current.context()
     if lock.container is not None:
         w.access(lock.container, f"{flavour}({lock})")
+    w.trace_step(f"{flavour}({lock})")
     _lockdep_acquire(lock, ctx)
     if lock.holder is ctx:
         w.report(
@@ -138,15 +143,15 @@ def _acquire(lock: SpinLock, flavour: str) -> Steps[None]:
         )
     if lock.holder is not None:
         w.contention[lock.lock_class] += 1
-        w.trace_step(f"{flavour}({lock}) spins: held by CPU{lock.holder.cpu.id}")
+        w.trace_step(f"  spins: held by CPU{lock.holder.cpu.id}")
         while lock.holder is not None:
             yield Blocked(lock, f"{flavour}({lock})")
         if lock.container is not None:
             w.access(lock.container, f"{flavour}({lock})")
+        w.trace_step(f"  {flavour}({lock}) taken")
     w.acquisitions[lock.lock_class] += 1
     lock.holder = ctx
     ctx.held.append(lock)
-    w.trace_step(f"{flavour}({lock})")
     yield None
 
 

@@ -179,10 +179,8 @@ class World:
 
     def report(self, cls: type[Violation], message: str) -> None:
         ctx = self.current
-        if ctx is not None:
-            self.trace.add(ctx.cpu.id, ctx.in_softirq, ctx.depth, message, "violation")
-        else:
-            self.trace.add(0, False, 0, message, "violation")
+        cpu, softirq, depth = (ctx.cpu.id, ctx.in_softirq, ctx.depth) if ctx else (0, False, 0)
+        self.trace.add(cpu, softirq, depth, message, "violation", cls.property)
         exc = cls(message)
         if cls.property in self.config.continue_after:
             self.reports.append(exc)
