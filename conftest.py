@@ -31,7 +31,7 @@ _COMMON = dict(
 # (pgfrag minimizes what it records), so there is no shrink phase to pay for.
 settings.register_profile(
     "default",
-    max_examples=2000,
+    max_examples=4000,
     stateful_step_count=40,
     derandomize=True,
     database=None,

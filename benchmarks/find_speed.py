@@ -2,6 +2,11 @@
 
     python benchmarks/find_speed.py                       # every known bug, seeds 1-5
     python benchmarks/find_speed.py --design hugh-hh --seeds 1 2 3 --max-examples 3000
+    python benchmarks/find_speed.py --survey --max-examples 2000   # what pytest runs
+
+--survey measures what the verdict tests run: one survey per design and
+seed (all properties at once, the budget of the default profile), and
+reports in how many seeds each known property was found.
 
 For each (design, known property) and seed: the examples and seconds until
 the first failure (generate phase only, no shrinking), then the length of the
@@ -27,6 +32,20 @@ from stateful.replay import minimize
 from stateful.violations import Violation
 
 
+def _settings(max_examples: int, steps: int) -> settings:
+    """Generate only, random seed (taken from `random`, which each job seeds)."""
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+
+
 def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tuple:
     cls = load_designs()[design]
     machine = machine_for(cls, prop)
@@ -39,16 +58,7 @@ def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tup
         original_init(self)
 
     KernelMachine.__init__ = counting_init  # type: ignore[method-assign]
-    s = settings(
-        max_examples=max_examples,
-        stateful_step_count=steps,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
+    s = _settings(max_examples, steps)
     random.seed(seed)
     start = time.perf_counter()
     try:
@@ -73,6 +83,36 @@ def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tup
     return (design, prop, seed, examples, None, None, None, None)
 
 
+def one_survey(design: str, seed: int, max_examples: int, steps: int) -> tuple:
+    from stateful.hunt import survey
+
+    s = _settings(max_examples, steps)
+    random.seed(seed)
+    start = time.perf_counter()
+    found = survey(load_designs()[design], s)
+    return design, seed, time.perf_counter() - start, sorted(found.first)
+
+
+def main_survey(args: argparse.Namespace) -> int:
+    designs = load_designs()
+    names = [n for n in designs if not args.design or n in args.design]
+    jobs = [(n, seed, args.max_examples, args.steps) for n in names for seed in args.seeds]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(one_survey, *zip(*jobs, strict=True)))
+    print(f"{'design':<14} {'seeds':>5} {'median s':>9}  known property: seeds found in")
+    for name in names:
+        rows = [r for r in results if r[0] == name]
+        known = list(designs[name].known)
+        found = {p: sum(p in r[3] for r in rows) for p in known}
+        extra = sorted({p for r in rows for p in r[3]} - set(known))
+        shown = ", ".join(f"{p} {n}/{len(rows)}" for p, n in found.items()) or "(none known)"
+        if extra:
+            shown += "; NOT KNOWN: " + ", ".join(extra)
+        median = statistics.median(r[2] for r in rows)
+        print(f"{name:<14} {len(rows):>5} {median:>9.1f}  {shown}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", action="append")
@@ -81,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=3000)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--survey", action="store_true", help="measure the survey pytest runs")
     args = parser.parse_args(argv)
+    if args.survey:
+        return main_survey(args)
     designs = load_designs()
     jobs = []
     for name, cls in designs.items():

@@ -64,11 +64,11 @@ def render_diagram(events: list[Event], ncpus: int, width: int = DIAGRAM_WIDTH) 
     out.append("".join(("-" * len(f"CPU{c}")).ljust(colw) for c in range(ncpus)).rstrip())
     in_softirq = [False] * ncpus
     for event in events:
-        first_soft = event.softirq and not in_softirq[event.cpu]
-        in_softirq[event.cpu] = event.softirq
         if event.kind == "global":
             out.append(f"  ---- {event.text} ----".center(width).rstrip())
             continue
+        first_soft = event.softirq and not in_softirq[event.cpu]
+        in_softirq[event.cpu] = event.softirq
         pad = " " * (colw * event.cpu)
         for line in _column_lines(event, first_soft, colw):
             out.append((pad + line).rstrip())

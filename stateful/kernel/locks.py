@@ -133,9 +133,9 @@ def check_deadlock(ctx: Context, lock: SpinLock) -> None:
 def _acquire(lock: SpinLock, flavour: str) -> Steps[None]:
     w = current.world()
     ctx = current.context()
+    w.trace_step(f"{flavour}({lock})")
     if lock.container is not None:
         w.access(lock.container, f"{flavour}({lock})")
-    w.trace_step(f"{flavour}({lock})")
     _lockdep_acquire(lock, ctx)
     if lock.holder is ctx:
         w.report(

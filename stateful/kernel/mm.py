@@ -38,6 +38,7 @@ class MMStruct(KObject):
     mm_count: int = 1
     exiting: bool = False
     exited: bool = False
+    reused_by: str = ""  # the mm that mm_cachep handed this memory to next
 
     @classmethod
     def create(cls, name: str, pgste: bool) -> MMStruct:

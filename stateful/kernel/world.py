@@ -187,15 +187,29 @@ class World:
             return
         raise exc
 
+    def mm_alloc(self, name: str, pgste: bool) -> MMStruct:
+        """A new mm; like SLUB, mm_cachep hands out the most recently freed object first."""
+        mm = MMStruct.create(name, pgste)
+        for old in reversed(self.mms):
+            if old.freed:
+                if not old.reused_by:
+                    old.reused_by = name
+                break
+        self.mms.append(mm)
+        return mm
+
     # --- the checks -------------------------------------------------------
 
     def access(self, obj: KObject, what: str) -> None:
         if obj.freed:
             kind = "slab-use-after-free" if isinstance(obj, MMStruct) else "use-after-free"
             ctx = self.current
+            reused = getattr(obj, "reused_by", "")
+            now = f"; its memory now holds {reused}" if reused else ""
             self.report(
                 UseAfterFree,
-                f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by {obj.freed_where}",
+                f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by "
+                f"{obj.freed_where}{now}",
             )
 
     def check_bits(self, page: Page) -> None:
