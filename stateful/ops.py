@@ -55,8 +55,7 @@ class PageTables:
 
 
 def mm_create(w: World, pt: PageTables, name: str, pgste: bool) -> k.Steps[MMStruct]:
-    mm = MMStruct.create(name, pgste)
-    w.mms.append(mm)
+    mm = w.mm_alloc(name, pgste)
     yield from w.hook("init_context", mm)
     pt.live[mm] = []  # only now can anything else use it
     pt.touch(mm)

@@ -9,7 +9,6 @@ Hypothesis's generic shrinker needs minutes on the same failure.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,23 +64,47 @@ def replay(machine_cls: type, steps: Sequence[Step]) -> Outcome:
 
 
 def _simpler_args(step: Step) -> list[Step]:
-    """Each argument moved to its simplest value (0 / False), one at a time."""
+    """Each argument moved to each simpler value (smaller ints, False), one at a time."""
     out = []
     for i, (name, value) in enumerate(step.args):
-        if value not in (0, False):
-            simple = False if isinstance(value, bool) else 0
+        if isinstance(value, bool):
+            simpler: list[Any] = [False] if value else []
+        elif isinstance(value, int):
+            simpler = list(range(value))
+        else:
+            simpler = []
+        for simple in simpler:
             args = step.args[:i] + ((name, simple),) + step.args[i + 1 :]
             out.append(Step(step.rule, args))
     return out
 
 
+class _Budget:
+    """Replays left: a count, not a clock, so that minimizing is deterministic."""
+
+    def __init__(self, replays: int) -> None:
+        self.left = replays
+
+    def spend(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
 def minimize(
-    machine_cls: type, steps: Sequence[Step], prop: str, budget_s: float = 30.0
+    machine_cls: type, steps: Sequence[Step], prop: str, max_replays: int = 20_000
 ) -> list[Step]:
-    """Delta-debug `steps` to a sequence that still violates `prop`, each step needed."""
-    deadline = time.monotonic() + budget_s
+    """Delta-debug `steps` to a sequence that still violates `prop`, each step needed.
+
+    Deleting chunks, then single steps, then simplifying arguments, repeated
+    to a fixpoint; then each step is tried deleted together with one argument
+    of a later step simplified, for the picks whose meaning the deleted step
+    shifted (a pick counts from the most recently used object).
+    """
+    budget = _Budget(max_replays)
 
     def fails(candidate: Sequence[Step]) -> bool:
+        if not candidate or not budget.spend():
+            return False
         outcome = replay(machine_cls, candidate)
         return outcome.violation is not None and outcome.violation.property == prop
 
@@ -89,14 +112,14 @@ def minimize(
     if not fails(current):
         return current
     changed = True
-    while changed and time.monotonic() < deadline:
+    while changed and budget.left > 0:
         changed = False
         chunk = max(len(current) // 2, 1)
         while chunk >= 1:
             i = 0
-            while i < len(current) and time.monotonic() < deadline:
+            while i < len(current):
                 candidate = current[:i] + current[i + chunk :]
-                if candidate and fails(candidate):
+                if fails(candidate):
                     current, changed = candidate, True
                 else:
                     i += chunk
@@ -106,7 +129,25 @@ def minimize(
                 candidate = current[:i] + [simpler] + current[i + 1 :]
                 if fails(candidate):
                     current[i], changed = simpler, True
+                    break
+        if not changed:
+            repaired = _delete_with_repair(current, fails)
+            if repaired is not None:
+                current, changed = repaired, True
     return _drop_skipped(machine_cls, current, fails)
+
+
+def _delete_with_repair(
+    steps: list[Step], fails: Callable[[Sequence[Step]], bool]
+) -> list[Step] | None:
+    for i in range(len(steps)):
+        rest = steps[:i] + steps[i + 1 :]
+        for j in range(i, len(rest)):
+            for simpler in _simpler_args(rest[j]):
+                candidate = rest[:j] + [simpler] + rest[j + 1 :]
+                if fails(candidate):
+                    return candidate
+    return None
 
 
 def _drop_skipped(
