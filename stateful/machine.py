@@ -84,7 +84,6 @@ class Failure:
     property: str
     message: str
     diagram: str
-    rules: list[str] = field(factory=list)
     steps: list[Step] = field(factory=list)
 
 
@@ -150,7 +149,6 @@ class KernelMachine(RuleBasedStateMachine):
         with self.world.running():
             self.world.design = self.design_cls()
         self.pt = ops.PageTables()
-        self.rules: list[str] = []
         self.steps: list[Step] = []
         self.ended = False  # a violation or a discard: teardown must not drain
         self.reported_invariants: set[str] = set()
@@ -179,10 +177,9 @@ class KernelMachine(RuleBasedStateMachine):
         self.mm_names += 1
         return ops.mm_create(self.world, self.pt, name, pgste)
 
-    def _guard(self, rule_text: str, body: Callable[[], None], discard: bool = True) -> None:
+    def _guard(self, body: Callable[[], None], discard: bool = True) -> None:
         """Run body; a violation of another property discards the example, or
         (not `discard`) just ends it."""
-        self.rules.append(rule_text)
         try:
             body()
         except Violation as violation:
@@ -208,7 +205,6 @@ class KernelMachine(RuleBasedStateMachine):
             violation.property,
             str(violation),
             diagram,
-            list(self.rules),
             list(self.steps),
         )
         if self.target == SURVEY:
@@ -249,9 +245,8 @@ class KernelMachine(RuleBasedStateMachine):
         chosen = next(c for c in order if c.idle)
         self._run(self.world.start_task(chosen, label, gen), pause, irq)
 
-    def _op_rule(self, name: str, cpu: int, pause: int, irq: int, label: str, gen: Any) -> None:
-        text = f"{name} cpu={cpu} pause={pause}{f' irq={irq}' if irq else ''}: {label}"
-        self._guard(text, lambda: self._start(cpu, label, gen, pause, irq))
+    def _op_rule(self, cpu: int, pause: int, irq: int, label: str, gen: Any) -> None:
+        self._guard(lambda: self._start(cpu, label, gen, pause, irq))
         self._auto_grace_period()
 
     def _auto_grace_period(self) -> None:
@@ -303,18 +298,14 @@ class KernelMachine(RuleBasedStateMachine):
     @recorded
     def page_table_alloc(self, cpu: int, mm: int, pause: int, irq: int) -> None:
         m = _pick(self.pt.mms(), mm)
-        self._op_rule(
-            "alloc", cpu, pause, irq, f"page_table_alloc({m})", ops.alloc(self.world, self.pt, m)
-        )
+        self._op_rule(cpu, pause, irq, f"page_table_alloc({m})", ops.alloc(self.world, self.pt, m))
 
     @precondition(lambda self: self._can_start() and bool(self.pt.unwalked_tables()))
     @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
     @recorded
     def page_table_free(self, cpu: int, table: int, pause: int, irq: int) -> None:
         m, t = _pick(self.pt.unwalked_tables(), table)
-        self._op_rule(
-            "free", cpu, pause, irq, f"pte_free({m}, {t})", ops.free(self.world, self.pt, m, t)
-        )
+        self._op_rule(cpu, pause, irq, f"pte_free({m}, {t})", ops.free(self.world, self.pt, m, t))
 
     @precondition(lambda self: self._can_start() and bool(self.pt.unwalked_tables()))
     @rule(cpu=PICK, table=PICK, batch_alloc_fails=FAILS, pause=PAUSE, irq=IRQ)
@@ -327,7 +318,6 @@ class KernelMachine(RuleBasedStateMachine):
             f"munmap: pte_free_tlb({m}, {t}){' [batch alloc fails]' if batch_alloc_fails else ''}"
         )
         self._op_rule(
-            "free_tlb",
             cpu,
             pause,
             irq,
@@ -343,7 +333,7 @@ class KernelMachine(RuleBasedStateMachine):
     def pte_free_defer(self, cpu: int, table: int, pause: int, irq: int) -> None:
         m, t = _pick(self.pt.tables(), table)
         label = f"khugepaged: pte_free_defer({m}, {t})"
-        self._op_rule("defer", cpu, pause, irq, label, ops.defer(self.world, self.pt, m, t))
+        self._op_rule(cpu, pause, irq, label, ops.defer(self.world, self.pt, m, t))
 
     @precondition(lambda self: self._can_start() and bool(self.pt.tables()))
     @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
@@ -351,7 +341,7 @@ class KernelMachine(RuleBasedStateMachine):
     def rcu_walker(self, cpu: int, table: int, pause: int, irq: int) -> None:
         m, t = _pick(self.pt.tables(), table)
         label = f"rcu walker({t})"
-        self._op_rule("walker", cpu, pause, irq, label, ops.reader(self.world, self.pt, m, t))
+        self._op_rule(cpu, pause, irq, label, ops.reader(self.world, self.pt, m, t))
 
     @precondition(lambda self: self._can_start() and bool(self.pt.mms()))
     @rule(cpu=PICK, mm=PICK, pause=PAUSE, irq=IRQ)
@@ -359,7 +349,7 @@ class KernelMachine(RuleBasedStateMachine):
     def tlb_flush_mm_lazy(self, cpu: int, mm: int, pause: int, irq: int) -> None:
         m = _pick(self.pt.mms(), mm)
         label = f"switch_mm: __tlb_flush_mm_lazy({m})"
-        self._op_rule("flush", cpu, pause, irq, label, ops.flush(self.world, self.pt, m))
+        self._op_rule(cpu, pause, irq, label, ops.flush(self.world, self.pt, m))
 
     @precondition(
         lambda self: (
@@ -372,7 +362,7 @@ class KernelMachine(RuleBasedStateMachine):
     @recorded
     def mm_create(self, cpu: int, pgste: bool, pause: int, irq: int) -> None:
         label = f"fork: mm_alloc{'(pgste)' if pgste else ''}"
-        self._op_rule("mm_create", cpu, pause, irq, label, self._new_mm(pgste))
+        self._op_rule(cpu, pause, irq, label, self._new_mm(pgste))
 
     @precondition(lambda self: self._can_start() and bool(self._exitable()))
     @rule(cpu=PICK, mm=PICK, batch_alloc_fails=FAILS, pause=PAUSE, irq=IRQ)
@@ -382,7 +372,7 @@ class KernelMachine(RuleBasedStateMachine):
         self.exits += 1
         label = f"exit_mmap({m}); mmdrop{' [batch alloc fails]' if batch_alloc_fails else ''}"
         self._op_rule(
-            "exit", cpu, pause, irq, label, ops.exit_mm(self.world, self.pt, m, batch_alloc_fails)
+            cpu, pause, irq, label, ops.exit_mm(self.world, self.pt, m, batch_alloc_fails)
         )
 
     # --- rules: scheduling ------------------------------------------------
@@ -392,7 +382,7 @@ class KernelMachine(RuleBasedStateMachine):
     @recorded
     def resume(self, which: int, pause: int, irq: int) -> None:
         ctx = _pick(self._resumable(), which)
-        self._guard(f"resume {ctx!r} pause={pause}", lambda: self._run(ctx, pause, irq))
+        self._guard(lambda: self._run(ctx, pause, irq))
         self._auto_grace_period()
 
     @precondition(lambda self: not self.ended and bool(self._softirq_cpus()))
@@ -405,7 +395,7 @@ class KernelMachine(RuleBasedStateMachine):
             self._touch_cpu(cpu)
             self.world.run(self.world.start_softirq(cpu), pause)
 
-        self._guard(f"softirq CPU{cpu.id} pause={pause}", body)
+        self._guard(body)
         self._auto_grace_period()
 
     @precondition(
@@ -418,7 +408,6 @@ class KernelMachine(RuleBasedStateMachine):
     @rule()
     @recorded
     def grace_period(self) -> None:
-        self.rules.append("grace_period")
         self._advance_grace_period()
 
     # --- checks -----------------------------------------------------------
@@ -430,7 +419,7 @@ class KernelMachine(RuleBasedStateMachine):
         for problem in self.world.design.invariants(self.world):
             if problem not in self.reported_invariants:
                 self.reported_invariants.add(problem)
-                self._guard("invariant", lambda p=problem: self.world.report(BadBits, p))
+                self._guard(lambda p=problem: self.world.report(BadBits, p))
 
     @precondition(lambda self: self.ended)
     @rule()
@@ -443,7 +432,7 @@ class KernelMachine(RuleBasedStateMachine):
         # Teardown also runs while Hypothesis unwinds an example it stopped
         # (an overrun): that example can no longer be rejected.
         unwinding = sys.exc_info()[0] is not None
-        self._guard("drain", lambda: drain.drain(self.world, self.pt), discard=not unwinding)
+        self._guard(lambda: drain.drain(self.world, self.pt), discard=not unwinding)
         if self.target == SURVEY and not self.ended:
             SURVEYS[self.design_cls.name].clean += 1
 
