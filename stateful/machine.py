@@ -1,21 +1,25 @@
 """The Hypothesis rule-based state machine that drives one design.
 
-Search shape (see README, "Finding races fast"):
+Search shape (see README, "Finding races fast"; benchmarks/find_speed.py):
   - an operation starts on an idle CPU and runs to completion unless a drawn
-    preemption point pauses it after `pause` steps (0 = atomic, which is
-    where Hypothesis shrinks to), so most of a run is atomic and the few
-    preemptions a race needs are cheap to find and to shrink;
-  - arguments are small integers taken modulo what exists at that moment,
-    so deleting an earlier rule does not make a later one invalid;
-  - `softirq` runs the ready RCU callbacks on top of whatever its CPU is
-    doing, only where bh is enabled; `grace_period` ends one when no reader
-    that started before it is inside; `resume` continues a paused context.
+    preemption point pauses it after `pause` steps (0, atomic, most of the
+    time and the simplest value), so the few preemptions a race needs are
+    cheap to find and to minimize;
+  - an interrupt can arrive after any step (`irq`) and runs the ready RCU
+    callbacks on top of the interrupted context, where bh is enabled there;
+    `softirq` starts them on a CPU by itself, pausing where drawn;
+  - grace periods end after every rule unless a reader that started before
+    them is still inside; `resume` continues a paused or spinning context;
+  - arguments are small integers taken modulo what exists, counted from the
+    most recently used CPU, mm and table, so every subsequence of a run is
+    still a run (stateful/replay.py relies on it).
 
-A violation of the property under test raises at the step where it happens.
-Other fatal violations discard the example: the search for one property
-must not be derailed into another, which has its own test. Warning-class
-reports (lockdep, bad-bits) are recorded and the run goes on, as the kernel
-goes on after a splat.
+Targets: a property (violations of other fatal properties discard the
+example, so the search is not derailed into a bug that has its own test),
+None (any violation fails), or SURVEY (each example ends quietly at its
+first fatal violation, which is recorded; one run hunts every property).
+Warning-class reports (lockdep, bad-bits) are recorded and the run goes on,
+as the kernel goes on after a splat, unless they are the target.
 """
 
 from __future__ import annotations
