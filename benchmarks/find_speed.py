@@ -6,7 +6,14 @@
 
 --survey measures what the verdict tests run: one survey per design and
 seed (all properties at once, the budget of the default profile), and
-reports in how many seeds each known property was found.
+reports in how many seeds each known property was found, and any property
+found that the design does not list as known.
+
+    python benchmarks/find_speed.py --survey --design hugh-hh --max-exits 0 --max-examples 6000
+
+is the controlled experiment for the c2c224932fd0 question: with no mm
+exit, hugh-hh's unstable mm cannot happen, so any use-after-free or
+double free left would be another race.
 
 For each (design, known property) and seed: the examples and seconds until
 the first failure (generate phase only, no shrinking), then the length of the
@@ -83,20 +90,28 @@ def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tup
     return (design, prop, seed, examples, None, None, None, None)
 
 
-def one_survey(design: str, seed: int, max_examples: int, steps: int) -> tuple:
+def one_survey(
+    design: str, seed: int, max_examples: int, steps: int, max_exits: int | None
+) -> tuple:
     from stateful.hunt import survey
+    from stateful.machine import MachineConfig
 
     s = _settings(max_examples, steps)
+    config = None if max_exits is None else MachineConfig(max_exits=max_exits)
     random.seed(seed)
     start = time.perf_counter()
-    found = survey(load_designs()[design], s)
+    found = survey(load_designs()[design], s, config)
     return design, seed, time.perf_counter() - start, sorted(found.first)
 
 
 def main_survey(args: argparse.Namespace) -> int:
     designs = load_designs()
     names = [n for n in designs if not args.design or n in args.design]
-    jobs = [(n, seed, args.max_examples, args.steps) for n in names for seed in args.seeds]
+    jobs = [
+        (n, seed, args.max_examples, args.steps, args.max_exits)
+        for n in names
+        for seed in args.seeds
+    ]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(one_survey, *zip(*jobs, strict=True)))
     print(f"{'design':<14} {'seeds':>5} {'median s':>9}  known property: seeds found in")
@@ -122,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--survey", action="store_true", help="measure the survey pytest runs")
+    parser.add_argument(
+        "--max-exits",
+        type=int,
+        default=None,
+        help="survey with at most this many mm exits per example (0: no exit_mmap at all, "
+        "so nothing that needs an mm to die can be found)",
+    )
     args = parser.parse_args(argv)
     if args.survey:
         return main_survey(args)
