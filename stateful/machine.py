@@ -233,7 +233,7 @@ class KernelMachine(RuleBasedStateMachine):
         if irq and (not pause or irq <= pause):
             self.world.run(ctx, irq)
             cpu = ctx.cpu
-            if not ctx.done and self.world.rcu.has_ready(cpu.id) and cpu.softirq_may_start():
+            if not ctx.done and self._softirq_may_run(cpu):
                 self.world.run(self.world.start_softirq(cpu))
             if pause == irq:
                 return
@@ -288,12 +288,12 @@ class KernelMachine(RuleBasedStateMachine):
             if cpu.top is not None and self.world.runnable(cpu.top)
         ]
 
+    def _softirq_may_run(self, cpu: CPU) -> bool:
+        """Callbacks are ready on cpu and bh is enabled where a softirq would land."""
+        return self.world.rcu.has_ready(cpu.id) and cpu.softirq_may_start()
+
     def _softirq_cpus(self) -> list[CPU]:
-        return [
-            cpu
-            for cpu in self.world.cpus
-            if self.world.rcu.has_ready(cpu.id) and cpu.softirq_may_start()
-        ]
+        return [cpu for cpu in self.world.cpus if self._softirq_may_run(cpu)]
 
     # --- rules: operations started on an idle CPU's task context ------------
 

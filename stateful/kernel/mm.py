@@ -85,6 +85,7 @@ def free_mm(mm: MMStruct) -> Steps[None]:
     w.access(mm, f"__mmdrop({mm})")
     mm.freed = True
     mm.freed_where = f"{current.context()!r} in __mmdrop at step {w.steps}"
+    w.mm_cachep_free.append(mm)
     w.trace_step(f"__mmdrop({mm}): free_mm")
     yield None
 

@@ -58,6 +58,7 @@ class World:
     contention: Counter[str] = field(factory=Counter)
     acquisitions: Counter[str] = field(factory=Counter)
     mms: list[MMStruct] = field(factory=list)
+    mm_cachep_free: list[MMStruct] = field(factory=list)  # freed mms, last freed last
     current: Context | None = None
     steps: int = 0
     owned: dict[tuple[int, int], tuple[Table, str]] = field(factory=dict)
@@ -190,11 +191,8 @@ class World:
     def mm_alloc(self, name: str, pgste: bool) -> MMStruct:
         """A new mm; like SLUB, mm_cachep hands out the most recently freed object first."""
         mm = MMStruct.create(name, pgste)
-        for old in reversed(self.mms):
-            if old.freed:
-                if not old.reused_by:
-                    old.reused_by = name
-                break
+        if self.mm_cachep_free:
+            self.mm_cachep_free.pop().reused_by = name
         self.mms.append(mm)
         return mm
 
@@ -202,10 +200,10 @@ class World:
 
     def access(self, obj: KObject, what: str) -> None:
         if obj.freed:
-            kind = "slab-use-after-free" if isinstance(obj, MMStruct) else "use-after-free"
+            is_mm = isinstance(obj, MMStruct)
+            kind = "slab-use-after-free" if is_mm else "use-after-free"
             ctx = self.current
-            reused = getattr(obj, "reused_by", "")
-            now = f"; its memory now holds {reused}" if reused else ""
+            now = f"; its memory now holds {obj.reused_by}" if is_mm and obj.reused_by else ""
             self.report(
                 UseAfterFree,
                 f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by "
