@@ -6,6 +6,7 @@ import pytest
 from kernel_helpers import (
     Script,
     grace_period,
+    locker,
     make_world,
     new_page,
     queue_callback,
@@ -47,6 +48,48 @@ def test_a_reader_that_started_after_the_grace_period_does_not_hold_it_up() -> N
     assert w.rcu.may_end_gp()
     w.rcu.end_gp()
     assert w.rcu.completed == 1
+
+
+@pytest.mark.parametrize("bh", [True, False])
+def test_grace_period_waits_for_a_spinlock_section_that_was_inside_when_it_began(
+    bh: bool,
+) -> None:
+    """Since v4.20 bh-disabled and preempt-disabled code is a read-side section."""
+    w = make_world()
+    lock = k.DEFINE_SPINLOCK("test_lock")
+    holder = w.start_task(w.cpus[1], "holder", locker(lock, bh)())
+    assert w.advance(holder)  # spin_lock[_bh]
+    w.rcu.start_gp()
+    assert not w.rcu.may_end_gp()
+    assert w.advance(holder)  # spin_unlock[_bh]
+    assert w.rcu.may_end_gp()
+
+
+def test_grace_period_waits_for_a_running_softirq_but_not_for_a_plain_task() -> None:
+    w = make_world()
+    page = new_page(w)
+    log: list[str] = []
+
+    def slow_callback(head: object) -> Script:
+        log.append("start")
+        yield None
+        log.append("end")
+
+    queue_callback(w, 0, page.rcu_head, slow_callback, "slow")
+    grace_period(w)
+
+    def plain() -> Script:
+        yield None
+        yield None
+
+    task = w.start_task(w.cpus[1], "plain", plain())
+    assert w.advance(task)
+    sirq = w.start_softirq(w.cpus[0])
+    assert w.advance(sirq) and log == ["start"]
+    w.rcu.start_gp()
+    assert not w.rcu.may_end_gp()  # the callback is running: bh is disabled
+    w.run(sirq)
+    assert sirq.done and w.rcu.may_end_gp()  # the task in between does not matter
 
 
 def test_no_grace_period_ends_that_was_not_started() -> None:

@@ -55,6 +55,19 @@ class Context:
     def bh_enabled(self) -> bool:
         return self.bh_disabled == 0 and not self.in_softirq
 
+    @property
+    def quiescent(self) -> bool:
+        """Not holding up a grace period implicitly: bh and preemption enabled."""
+        # Blocked on an int is synchronize_rcu, which sleeps; on a lock, it spins.
+        spinning = self.blocked is not None and not isinstance(self.blocked.on, int)
+        return (
+            self.done
+            or not self.in_softirq
+            and self.bh_disabled == 0
+            and not self.held
+            and not spinning
+        )
+
     def __repr__(self) -> str:
         where = "softirq" if self.in_softirq else "task"
         return f"CPU{self.cpu.id}/{where}:{self.label}"

@@ -53,6 +53,11 @@ class Rcu:
     # Read-side sections, not contexts: a reader that leaves and comes back
     # is a new section, which the grace period in progress does not wait for.
     readers: dict[Context, int] = field(factory=dict)  # context -> its current section
+    # Since the RCU flavours were consolidated (v4.20), a grace period also
+    # waits for code that runs with bh or preemption disabled: a softirq (so
+    # a running RCU callback), a spin_lock_bh section, any spinlock held or
+    # spun on. The World keeps this up to date after every step.
+    implicit: dict[Context, int] = field(factory=dict)  # context -> its current section
     waiting_on: set[tuple[Context, int]] = field(factory=set)  # sections the GP waits for
     sections: int = 0
     queues: dict[int, list[RcuCallback]] = field(factory=dict)
@@ -76,10 +81,21 @@ class Rcu:
     def start_gp(self) -> None:
         assert not self.in_progress
         self.in_progress = True
-        self.waiting_on = set(self.readers.items())
+        self.waiting_on = self._sections()
+
+    def _sections(self) -> set[tuple[Context, int]]:
+        return set(self.readers.items()) | set(self.implicit.items())
+
+    def note_context(self, ctx: Context, quiescent: bool) -> None:
+        """After a step of ctx: enter or leave its implicit read-side section."""
+        if quiescent:
+            self.implicit.pop(ctx, None)
+        elif ctx not in self.implicit:
+            self.sections += 1
+            self.implicit[ctx] = self.sections
 
     def may_end_gp(self) -> bool:
-        return self.in_progress and not (self.waiting_on & set(self.readers.items()))
+        return self.in_progress and not (self.waiting_on & self._sections())
 
     def end_gp(self) -> None:
         assert self.may_end_gp()

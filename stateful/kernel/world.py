@@ -90,6 +90,7 @@ class World:
         assert cpu.softirq_may_start(), f"CPU{cpu.id}: softirq with bh disabled"
         ctx = Context(cpu=cpu, kind="softirq", label="rcu_core", gen=self._rcu_core(cpu))
         cpu.softirq = ctx
+        self.rcu.note_context(ctx, quiescent=False)
         return ctx
 
     def _rcu_core(self, cpu: CPU) -> Steps[None]:
@@ -123,14 +124,17 @@ class World:
                 return True
             if isinstance(yielded, Blocked):
                 ctx.blocked = yielded
+                self.rcu.note_context(ctx, ctx.quiescent)
                 if isinstance(yielded.on, SpinLock):
                     check_deadlock(ctx, yielded.on)
                 return False
             ctx.blocked = None
+            self.rcu.note_context(ctx, ctx.quiescent)
             return True
 
     def _finish(self, ctx: Context, value: Any) -> None:
         ctx.done, ctx.result, ctx.blocked = True, value, None
+        self.rcu.note_context(ctx, quiescent=True)
         if ctx.held:
             raise RuntimeError(f"{ctx!r} returned holding {ctx.held}")
         if ctx.rcu_nesting:
