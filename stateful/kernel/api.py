@@ -11,6 +11,7 @@ from stateful.kernel import current
 from stateful.kernel.cpu import Steps, local_bh_disable, local_bh_enable
 from stateful.kernel.lists import (
     INIT_LIST_HEAD,
+    ListHead,
     list_add,
     list_add_tail,
     list_del,
@@ -20,6 +21,7 @@ from stateful.kernel.lists import (
 )
 from stateful.kernel.locks import (
     DEFINE_SPINLOCK,
+    SpinLock,
     spin_lock,
     spin_lock_bh,
     spin_lock_init,
@@ -42,9 +44,23 @@ from stateful.kernel.memory import (
     read_table,
     write_pt_mm,
 )
-from stateful.kernel.mm import MMStruct, mm_alloc_pgste, mmdrop, mmdrop_async, mmgrab
+from stateful.kernel.mm import (
+    MMStruct,
+    flush_mm_if_pending,
+    mm_alloc_pgste,
+    mmdrop,
+    mmdrop_async,
+    mmgrab,
+)
 from stateful.kernel.mmu_gather import MmuGather, tlb_remove_table
 from stateful.kernel.rcu import Callback, call_rcu, rcu_read_lock, rcu_read_unlock, synchronize_rcu
+from stateful.kernel.slab import (
+    KmemCache,
+    SlabObject,
+    kmem_cache_alloc,
+    kmem_cache_create,
+    kmem_cache_free,
+)
 from stateful.violations import BadBits
 
 
@@ -91,12 +107,16 @@ __all__ = [
     "Callback",
     "DEFINE_SPINLOCK",
     "INIT_LIST_HEAD",
+    "KmemCache",
+    "ListHead",
     "MMStruct",
     "MmuGather",
     "Page",
     "PageRcuHead",
     "PageActive",
     "SetPageActive",
+    "SlabObject",
+    "SpinLock",
     "Steps",
     "Table",
     "Tagged",
@@ -106,8 +126,12 @@ __all__ = [
     "atomic_read",
     "atomic_xor_bits",
     "call_rcu",
+    "flush_mm_if_pending",
     "free_page",
     "hook",
+    "kmem_cache_alloc",
+    "kmem_cache_create",
+    "kmem_cache_free",
     "list_add",
     "list_add_tail",
     "list_del",

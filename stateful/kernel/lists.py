@@ -46,11 +46,17 @@ def _access_head(head: ListHead, what: str) -> None:
         current.world().access(head.container, what)
 
 
-def INIT_LIST_HEAD(head: ListHead) -> Steps[None]:  # noqa: N802 - the kernel's name
-    _access_head(head, f"INIT_LIST_HEAD({head})")
-    head.entries.clear()
-    head.initialised = True
-    current.world().trace_step(f"INIT_LIST_HEAD({head})")
+def INIT_LIST_HEAD(head: ListHead | Page) -> Steps[None]:  # noqa: N802 - the kernel's name
+    """INIT_LIST_HEAD(&head) of a list, or of &page->lru (self-linked: list_empty)."""
+    if isinstance(head, ListHead):
+        _access_head(head, f"INIT_LIST_HEAD({head})")
+        head.entries.clear()
+        head.initialised = True
+        current.world().trace_step(f"INIT_LIST_HEAD({head})")
+    else:
+        current.world().access(head, f"INIT_LIST_HEAD({head}->lru)")
+        head.lru = Lru.INIT
+        current.world().trace_step(f"INIT_LIST_HEAD({head}->lru)")
     yield None
 
 
@@ -114,6 +120,11 @@ def _unlink(page: Page, fn: str) -> None:
         _corrupt(
             f"{fn} corruption: {page}->lru is {page}->rcu_head, queued by call_rcu: "
             "unlinking it corrupts the RCU callback list"
+        )
+    elif page.lru is Lru.CLOBBERED:
+        _corrupt(
+            f"{fn} corruption: {page}->lru is on no list, it holds the rcu_head of a "
+            "finished call_rcu (prev is its callback function, not a list entry)"
         )
     elif page.lru is not Lru.INIT:
         _corrupt(f"{fn} corruption, {page}->lru->next is LIST_POISON1 ({LIST_POISON1})")

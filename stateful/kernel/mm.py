@@ -79,6 +79,21 @@ def mmdrop(mm: MMStruct) -> Steps[None]:
         yield from free_mm(mm)
 
 
+def flush_mm_if_pending(mm: MMStruct) -> Steps[None]:
+    """The body of __tlb_flush_mm_lazy, under mm->context.lock: if a lazy TLB
+    flush is pending, clear the flag and flush. The critical section is not
+    empty, so an interrupt can land inside it."""
+    w = current.world()
+    w.access(mm, f"READ {mm}->context.flush_mm")
+    pending = mm.context.flush_mm
+    w.trace_step(f"{mm}->context.flush_mm -> {int(pending)}")
+    yield None
+    if pending:
+        mm.context.flush_mm = False
+        w.trace_step(f"__tlb_flush_mm({mm})")
+        yield None
+
+
 def free_mm(mm: MMStruct) -> Steps[None]:
     """The end of __mmdrop: the struct goes back to mm_cachep."""
     w = current.world()

@@ -146,15 +146,17 @@ class World:
         elif ctx.cpu.task is ctx:
             ctx.cpu.task = None
 
-    def run(self, ctx: Context, budget: int = 0) -> None:
-        """Run ctx until it ends, spins, or (budget > 0) has taken `budget` steps."""
+    def run(self, ctx: Context, budget: int = 0) -> int:
+        """Run ctx until it ends, spins, or (budget > 0) has taken `budget` steps.
+        Returns the steps taken."""
         taken = 0
         while not ctx.done and self.runnable(ctx):
             if not self.advance(ctx):
-                return
+                return taken
             taken += 1
             if budget and taken >= budget:
-                return
+                return taken
+        return taken
 
     # --- hooks and trace --------------------------------------------------
 
