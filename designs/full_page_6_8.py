@@ -48,4 +48,5 @@ class FullPage68(Design):
 
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
         yield from k.spin_lock(mm.context.lock)
+        yield from k.flush_mm_if_pending(mm)
         yield from k.spin_unlock(mm.context.lock)

@@ -46,6 +46,17 @@ class HughHH(Design):
     flush_lock = staticmethod(k.spin_lock)
     flush_unlock = staticmethod(k.spin_unlock)
 
+    def pgtable_lock(self, mm: k.MMStruct) -> k.SpinLock:
+        """The lock that guards mm's pgtable_list (global-lock shares one for all mms)."""
+        return mm.context.lock
+
+    def pgtable_list(self, mm: k.MMStruct) -> k.ListHead:
+        return mm.context.pgtable_list
+
+    def pt_mm_of(self, mm: k.MMStruct) -> object:
+        """What page->pt_mm holds for a page of mm (typesafe-rcu: its list struct)."""
+        return mm
+
     def init_context(self, mm: k.MMStruct) -> k.Steps[None]:
         yield from k.spin_lock_init(mm.context.lock)
         yield from k.INIT_LIST_HEAD(mm.context.pgtable_list)
@@ -56,12 +67,12 @@ class HughHH(Design):
     def page_table_alloc(self, mm: k.MMStruct) -> k.Steps[k.Table]:
         if (yield from k.mm_alloc_pgste(mm)):
             page = yield from k.alloc_page()
-            yield from k.write_pt_mm(page, mm)
+            yield from k.write_pt_mm(page, self.pt_mm_of(mm))
             yield from k.atomic_xor_bits(page, 0x03)
             return k.table_of(page, None)
         table = None
-        yield from k.spin_lock_bh(mm.context.lock)
-        page = yield from k.list_first_entry_or_null(mm.context.pgtable_list)
+        yield from k.spin_lock_bh(self.pgtable_lock(mm))
+        page = yield from k.list_first_entry_or_null(self.pgtable_list(mm))
         if page is not None:
             mask = yield from k.atomic_read(page)
             # Cannot be on this list if either half is pending free.
@@ -72,20 +83,20 @@ class HughHH(Design):
             yield from k.atomic_xor_bits(page, AA << bit)
             yield from k.list_del(page)
             table = k.table_of(page, bit)
-        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         if table is not None:
             return table
         page = yield from k.alloc_page()
-        yield from k.write_pt_mm(page, mm)
+        yield from k.write_pt_mm(page, self.pt_mm_of(mm))
         yield from k.atomic_xor_bits(page, AA)
-        yield from k.spin_lock_bh(mm.context.lock)
-        yield from k.list_add(page, mm.context.pgtable_list)
-        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.spin_lock_bh(self.pgtable_lock(mm))
+        yield from k.list_add(page, self.pgtable_list(mm))
+        yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         return k.table_of(page, 0)
 
     def _warn_pt_mm(self, page: k.Page, mm: k.MMStruct, where: str) -> k.Steps[None]:
         pt_mm = yield from k.read_pt_mm(page)
-        yield from k.WARN_ON_ONCE(pt_mm is not mm, f"{where}: page->pt_mm != mm")
+        yield from k.WARN_ON_ONCE(pt_mm is not self.pt_mm_of(mm), f"{where}: page->pt_mm != mm")
 
     def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         page = table.page
@@ -96,14 +107,14 @@ class HughHH(Design):
             return
         bit = table.bit
         assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
+        yield from k.spin_lock_bh(self.pgtable_lock(mm))
         # No temporary PP any more: only the AA bit is cleared.
         mask = yield from k.atomic_xor_bits(page, AA << bit)
         if mask & 0x03:  # other half is allocated
-            yield from k.list_add(page, mm.context.pgtable_list)
+            yield from k.list_add(page, self.pgtable_list(mm))
         elif not mask & 0x30:  # other half not pending
             yield from k.list_del(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         if mask == 0:
             yield from k.free_page(page)
 
@@ -115,12 +126,12 @@ class HughHH(Design):
             return
         bit = table.bit
         assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
+        yield from k.spin_lock_bh(self.pgtable_lock(mm))
         mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
         if not mask & 0x03 and mask & 0x30 != 0x30:
             # The other half is free and not pending, so the page was listed.
             yield from k.list_del(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
 
     def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
@@ -133,11 +144,11 @@ class HughHH(Design):
         if mask & 0x03:
             # The other half is allocated: the mm was alive at that instant.
             mm = yield from k.read_pt_mm(page)
-            yield from k.spin_lock_bh(mm.context.lock)
+            yield from k.spin_lock_bh(self.pgtable_lock(mm))
             mask = yield from k.atomic_xor_bits(page, half << 4)
             if mask & 0x03:
-                yield from k.list_add(page, mm.context.pgtable_list)
-            yield from k.spin_unlock_bh(mm.context.lock)
+                yield from k.list_add(page, self.pgtable_list(mm))
+            yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         else:
             mask = yield from k.atomic_xor_bits(page, half << 4)
         if mask == 0:
@@ -145,20 +156,23 @@ class HughHH(Design):
 
     def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         page = table.page
-        yield from self._warn_pt_mm(page, mm, "pte_free_defer")
+        yield from self.pte_free_defer_check(page, mm)
         if (yield from k.mm_alloc_pgste(mm)):
             yield from k.call_rcu(page.rcu_head, self.pte_free_pgste)
             return
         bit = table.bit
         assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
+        yield from k.spin_lock_bh(self.pgtable_lock(mm))
         mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << bit)
         if not mask & 0x03 and mask & 0x30 != 0x30:
             yield from k.list_del(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         if mask & 0x0C != 0x0C:
             # The other half's use of rcu_head is not in flight: queue ours.
             yield from k.call_rcu(page.rcu_head, self.pte_free_now[bit])
+
+    def pte_free_defer_check(self, page: k.Page, mm: k.MMStruct) -> k.Steps[None]:
+        yield from self._warn_pt_mm(page, mm, "pte_free_defer")
 
     def pte_free_pgste(self, head: k.PageRcuHead) -> k.Steps[None]:
         yield from k.hook("tlb_remove_table", k.tagged(head.page, 0x03))
@@ -183,15 +197,17 @@ class HughHH(Design):
 
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
         yield from self.flush_lock(mm.context.lock)
+        yield from k.flush_mm_if_pending(mm)
         yield from self.flush_unlock(mm.context.lock)
 
     def invariants(self, world: World) -> Iterator[str]:
         for mm in world.mms:
-            if mm.freed or mm.context.lock.holder is not None:
+            if mm.freed or self.pgtable_lock(mm).holder is not None:
                 continue
-            for page in mm.context.pgtable_list.entries:
+            pgtable_list = self.pgtable_list(mm)
+            for page in pgtable_list.entries:
                 if not page.freed and page.refbyte not in (0x01, 0x02):
                     yield (
-                        f"{page} on {mm.context.pgtable_list} with _refcount byte "
+                        f"{page} on {pgtable_list} with _refcount byte "
                         f"{page.refbyte:#04x}: listed pages have one half allocated, none pending"
                     )

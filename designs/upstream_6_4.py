@@ -112,6 +112,7 @@ class Upstream64(Design):
 
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
         yield from k.spin_lock(mm.context.lock)
+        yield from k.flush_mm_if_pending(mm)
         yield from k.spin_unlock(mm.context.lock)
 
     def invariants(self, world: World) -> Iterator[str]:

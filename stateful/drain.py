@@ -1,7 +1,8 @@
 """The teardown drain: run the machine to quiescence, then look for leaks.
 
-Every context runs to completion, grace periods end, softirqs run the ready
-callbacks (only where bh is enabled), every mm exits. Whatever is still
+Every mm that can exits first, with whatever is paused still paused; then
+every context runs to completion, grace periods end, softirqs run the ready
+callbacks (only where bh is enabled), the remaining mms exit. Whatever is still
 spinning when nothing else can move is a deadlock; whatever is still
 allocated at the end is a leak.
 """
@@ -29,7 +30,22 @@ def _stuck(w: World) -> list[Context]:
     return [c for cpu in w.cpus for c in (cpu.task, cpu.softirq) if c is not None and not c.done]
 
 
+def _exit_with_work_in_flight(w: World, pt: ops.PageTables) -> None:
+    """The processes exit first, while what is paused stays paused: a softirq
+    halfway through its callbacks, a task halfway through an operation on
+    another mm. An mm whose own task operation or RCU walk is in flight
+    cannot exit yet (its task holds it); it exits later, in the loop."""
+    for mm in list(pt.mms()):
+        idle = [cpu for cpu in w.cpus if cpu.idle]
+        if not idle:
+            return
+        if pt.busy[mm] or pt.walked[mm]:
+            continue
+        w.run(w.start_task(idle[0], f"exit_mmap({mm})", ops.exit_mm(w, pt, mm, False)))
+
+
 def drain(w: World, pt: ops.PageTables) -> None:
+    _exit_with_work_in_flight(w, pt)
     for _ in range(MAX_ROUNDS):
         if _run_everything(w):
             continue

@@ -49,6 +49,11 @@ class PageTables:
         owner = {t: mm for mm in self.mms() for t in self.live[mm]}
         return [(owner[o], o) for o in self.recent if isinstance(o, Table) and o in owner]
 
+    def collapsible_tables(self) -> list[tuple[MMStruct, Table]]:
+        """Tables khugepaged may retract: s390 disables THP in mms with PGSTEs
+        (KVM guests), so pte_free_defer never sees their tables."""
+        return [(mm, t) for mm, t in self.tables() if not mm.context.has_pgste]
+
     def unwalked_tables(self) -> list[tuple[MMStruct, Table]]:
         """Tables no RCU reader is inside: only pte_free_defer may free a walked one."""
         return [(mm, t) for mm, t in self.tables() if not self.walking[t]]

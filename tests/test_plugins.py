@@ -63,7 +63,16 @@ def test_plugin_that_does_not_import_is_refused(
 def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(tmp_path), HYPOTHESIS_PROFILE="smoke")
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_verdicts.py"), "-q", *args],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(ROOT / "tests" / "test_verdicts.py"),
+            "-q",
+            "-n",
+            "0",
+            *args,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

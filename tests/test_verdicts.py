@@ -27,12 +27,16 @@ def test_verdict(
     record_property: Callable[[str, object], None],
 ) -> None:
     design, prop = verdict_case
-    record_property("pgfrag_case", (design, prop))
     cls = request.config.pgfrag_designs[design]  # type: ignore[attr-defined]
     if design not in _SURVEYS:
         _SURVEYS[design] = survey(cls, settings())
+    found = _SURVEYS[design]
+    ended = ", ".join(f"{p} {n}" for p, n in found.ended_by.most_common()) or "none"
+    record_property(
+        "pgfrag_survey", f"{found.examples} runs, {found.clean} drained clean; reports: {ended}"
+    )
     try:
-        verdict(cls, prop, _SURVEYS[design])
+        verdict(cls, prop, found)
     except Violation:
         failure = FAILURES.get((design, prop))
         if failure is not None:

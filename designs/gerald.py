@@ -1,0 +1,96 @@
+"""gerald: Gerald Schaefer's alternative; deferred fragments never go back on the list.
+
+Source:   linux-mm, Gerald Schaefer, 14 Jun 2023, in reply to Hugh Dickins'
+          HH-bit rework: "by not putting fragments back on the list for the
+          pte_free_defer() case, but with some risk of (temporarily) wasting
+          an uncertain amount of memory". Reconstructed from the thread as
+          designs.md describes it.
+Rule:     upstream-6.4, plus HH bits for pte_free_defer; __tlb_remove_table
+          is upstream's (no lock, no list, never touches the mm), so a half
+          freed through pte_free_defer is never relinked.
+Verdicts (expected):
+  - list-corruption: Gerald's own worry, "we might end up with a list_del()
+    although there never was a list_add()": a page left off the list by
+    pte_free_defer has no HH bit left once its deferred half is gone, so
+    the next free of the other half list_del()s a page that is on no list.
+  - everything else held: __tlb_remove_table never touches the mm, so there
+    is no unstable mm, and no lock is taken in softirq.
+"""
+
+from __future__ import annotations
+
+from designs.base import AA, HH, PP
+from designs.hugh_hh import HughHH
+from designs.upstream_6_4 import Upstream64
+from stateful.kernel import api as k
+
+
+class Gerald(Upstream64):
+    name = "gerald"
+    title = "upstream-6.4 + HH bits; deferred halves never relinked"
+    source = "linux-mm, Gerald Schaefer, 14 Jun 2023, reply to the HH-bit rework"
+    known = {
+        "list-corruption": "a page pte_free_defer left off pgtable_list is list_del()ed "
+        "when its other half is freed: list_del without list_add, as Gerald feared",
+    }
+    supports_defer = True
+
+    def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        page = table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.free_page(page)
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if mask & 0x03:
+            yield from k.list_add(page, mm.context.pgtable_list)
+        elif not mask & 0x0C:
+            # pte_free_defer() marked the other half for delayed release
+            # without list_add(): then we must not list_del().
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, PP << bit)
+        if mask == 0:
+            yield from k.free_page(page)
+
+    def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
+        mm, page = tlb.mm, table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.tlb_remove_table(tlb, k.tagged(page, 0x03))
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if mask & 0x03:
+            yield from k.list_add_tail(page, mm.context.pgtable_list)
+        elif not mask & 0x0C:
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
+
+    def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        page = table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.call_rcu(page.rcu_head, self.pte_free_pgste)
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << bit)
+        if not mask & 0x03 and mask & 0x0C != 0x0C:
+            yield from k.list_del(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        if mask & 0x0C != 0x0C:
+            yield from k.call_rcu(page.rcu_head, self.pte_free_now[bit])
+
+    # As hugh-hh; the __tlb_remove_table they call is upstream's, so the
+    # freed half is never put back on the list.
+    pte_free_pgste = HughHH.pte_free_pgste
+    pte_free_half = HughHH.pte_free_half
+    pte_free_now0 = HughHH.pte_free_now0
+    pte_free_now1 = HughHH.pte_free_now1
+    pte_free_now = HughHH.pte_free_now

@@ -1,0 +1,31 @@
+"""hugh-hh-bh: hugh-hh with Gerald Schaefer's spin_lock_bh fix for the other users.
+
+Source:   linux-mm, Gerald Schaefer's reply to Hugh Dickins' HH-bit rework,
+          quoted by Hugh on 15 Jun 2023 (seed thread): __tlb_flush_mm_lazy and gmap
+          take mm->context.lock with spin_lock_bh.
+Verdicts (expected):
+  - deadlock: gone; no softirq can start on a CPU that holds the lock, since
+    every holder has bh disabled;
+  - lockdep: gone; the lock is never taken with softirqs enabled;
+  - use-after-free: remains; the unstable mm of hugh-hh does not depend on
+    the flavour of the lock: __tlb_remove_table still locks page->pt_mm
+    after the mm it saw alive may have exited and been freed.
+"""
+
+from __future__ import annotations
+
+from designs.hugh_hh import HughHH
+from stateful.kernel import api as k
+
+
+class HughHHBh(HughHH):
+    name = "hugh-hh-bh"
+    title = "hugh-hh, with spin_lock_bh for every user of mm->context.lock"
+    source = "linux-mm, Gerald Schaefer's spin_lock_bh diff, quoted by Hugh on 15 Jun 2023 (seed)"
+    known = {
+        "use-after-free": "unstable mm: __tlb_remove_table locks page->pt_mm after the mm "
+        "it saw alive has exited and been freed; the lock flavour does not help",
+    }
+
+    flush_lock = staticmethod(k.spin_lock_bh)
+    flush_unlock = staticmethod(k.spin_unlock_bh)

@@ -1,0 +1,131 @@
+"""merged-6.6: what was merged, "s390: add pte_free_defer() for pgtables sharing page".
+
+Source:   v6.6, commit "s390: add pte_free_defer() for pgtables sharing page"
+          (Hugh Dickins, with Gerald Schaefer and Alexander Gordeev).
+Rule:     upstream-6.4 plus PageActive. pte_free_defer marks the page Active
+          and frees the table with page_table_free. An Active page never goes
+          back on pgtable_list (list_del_init instead), so both its halves
+          stay unusable until both are gone; when the byte reaches 0, an
+          Active page is freed by call_rcu(pte_free_now) instead of at once.
+          page_table_release_check (CONFIG_DEBUG_VM) also complains about a
+          page released while still on a list.
+Verdicts (expected): every property held.
+  - no list ever holds a page whose rcu_head can be queued: Active pages
+    are taken off the list, and the rcu_head is used only at byte 0;
+  - the deferred half is never reused (the page is off the list) and the
+    page is freed only after a grace period, so early-reuse cannot happen;
+  - __tlb_remove_table never touches the mm or a lock.
+Cost:     a deferred page's free half is wasted until both halves are gone.
+Choice:   pte_free_defer is never called on a PGSTE mm (s390 disables THP
+          there, so khugepaged never retracts its page tables); the merged
+          WARN_ON_ONCE(mm_has_pgste) is kept and would report bad-bits.
+"""
+
+from __future__ import annotations
+
+from designs.base import AA, PP
+from designs.upstream_6_4 import Upstream64
+from stateful.kernel import api as k
+
+
+class Merged66(Upstream64):
+    name = "merged-6.6"
+    title = "PageActive: a deferred page leaves the list and is freed by call_rcu"
+    source = "v6.6 s390: add pte_free_defer() for pgtables sharing page"
+    known: dict[str, str] = {}
+    supports_defer = True
+
+    def page_table_alloc(self, mm: k.MMStruct) -> k.Steps[k.Table]:
+        if (yield from k.mm_alloc_pgste(mm)):
+            page = yield from k.alloc_page()
+            # page_table_release_check wants an empty lru on every page.
+            yield from k.INIT_LIST_HEAD(page)
+            yield from k.atomic_xor_bits(page, 0x03)
+            return k.table_of(page, None)
+        table = None
+        yield from k.spin_lock_bh(mm.context.lock)
+        page = yield from k.list_first_entry_or_null(mm.context.pgtable_list)
+        if page is not None:
+            mask = yield from k.atomic_read(page)
+            mask = (mask | (mask >> 4)) & 0x03
+            if mask != 0x03:
+                bit = mask & 1
+                yield from k.atomic_xor_bits(page, AA << bit)
+                yield from k.list_del_init(page)
+                table = k.table_of(page, bit)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        if table is not None:
+            return table
+        page = yield from k.alloc_page()
+        yield from k.atomic_xor_bits(page, AA)
+        yield from k.spin_lock_bh(mm.context.lock)
+        yield from k.list_add(page, mm.context.pgtable_list)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        return k.table_of(page, 0)
+
+    def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        page = table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            mask = yield from k.atomic_xor_bits(page, 0x03)
+            yield from self.page_table_release(page)
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if mask & 0x03 and not (yield from k.PageActive(page)):
+            # Neither half deferred: this half is reusable at once.
+            yield from k.list_add(page, mm.context.pgtable_list)
+        else:
+            yield from k.list_del_init(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, PP << bit)
+        if mask == 0:
+            yield from self.page_table_release(page)
+
+    def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
+        mm, page = tlb.mm, table.page
+        if (yield from k.mm_alloc_pgste(mm)):
+            yield from k.tlb_remove_table(tlb, k.tagged(page, 0x03))
+            return
+        bit = table.bit
+        assert bit is not None
+        yield from k.spin_lock_bh(mm.context.lock)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        if mask & 0x03 and not (yield from k.PageActive(page)):
+            yield from k.list_add_tail(page, mm.context.pgtable_list)
+        else:
+            yield from k.list_del_init(page)
+        yield from k.spin_unlock_bh(mm.context.lock)
+        yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
+
+    def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
+        page, half = tagged.page, tagged.tag
+        if half == 0x03:
+            yield from k.atomic_xor_bits(page, 0x03)
+        else:
+            mask = yield from k.atomic_xor_bits(page, half << 4)
+            if mask != 0:
+                return
+        yield from self.page_table_release(page)
+
+    def page_table_release(self, page: k.Page) -> k.Steps[None]:
+        """The byte reached 0: release_check, then free now or after a grace period."""
+        empty = yield from k.list_empty(page)
+        yield from k.WARN_ON_ONCE(
+            not empty, f"page_table_release_check: {page} released while on a list"
+        )
+        if (yield from k.TestClearPageActive(page)):
+            yield from k.call_rcu(page.rcu_head, self.pte_free_now)
+        else:
+            yield from k.free_page(page)
+
+    def pte_free_now(self, head: k.PageRcuHead) -> k.Steps[None]:
+        yield from k.free_page(head.page)
+
+    def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
+        yield from k.SetPageActive(table.page)
+        yield from k.hook("page_table_free", mm, table)
+        # page_table_free does not do the gmap_unlink of page_table_free_rcu.
+        pgste = yield from k.mm_alloc_pgste(mm)
+        yield from k.WARN_ON_ONCE(pgste, "pte_free_defer: mm has pgste")
