@@ -16,7 +16,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from designs.base import DesignError
 from designs.registry import load_designs
-from stateful.machine import SURVEYS
+from stateful.measures import measure, render_measures
 from stateful.violations import PROPERTIES
 
 ROOT = Path(__file__).parent
@@ -94,7 +94,6 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--property {name!r}: no such property; valid: {', '.join(PROPERTIES)}"
             )
     config.pgfrag_designs = designs  # type: ignore[attr-defined]
-    config.pgfrag_results = {}  # type: ignore[attr-defined]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -115,35 +114,52 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 marks.append(
                     pytest.mark.xfail(strict=True, raises=PROPERTIES[prop], reason=cls.known[prop])
                 )
+            # One worker surveys a design once and judges all its properties.
+            marks.append(pytest.mark.xdist_group(name))
             params.append(pytest.param((name, prop), marks=marks, id=f"{name}:{prop}"))
     metafunc.parametrize("verdict_case", params)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Put the verdict into the report itself: under pytest-xdist the table is
+    drawn by the controller, which sees only the reports the workers send."""
     report = yield
     callspec = getattr(item, "callspec", None)
     case = callspec.params.get("verdict_case") if callspec else None
     if case is None:
         return report
-    results = item.config.pgfrag_results  # type: ignore[attr-defined]
     design, prop = case
     known = prop in item.config.pgfrag_designs[design].known  # type: ignore[attr-defined]
+    result = None
     if report.when == "setup" and report.skipped and not hasattr(report, "wasxfail"):
-        results[case] = "n/a"
+        result = "n/a"
     elif report.when == "call":
         if hasattr(report, "wasxfail"):
-            results[case] = "FOUND" if report.skipped else "MISSED"
+            result = "FOUND" if report.skipped else "MISSED"
         elif report.failed:
-            results[case] = "MISSED" if known else "NEW BUG"
+            result = "MISSED" if known else "NEW BUG"
         else:
-            results[case] = "held"
-        explanation = dict(report.user_properties).get("pgfrag_explanation")
-        if explanation:
-            _EXPLANATIONS[case] = str(explanation)
+            result = "held"
+    if result is not None:
+        report.user_properties.append(("pgfrag_result", (design, prop, result)))
     return report
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    if "pgfrag_result" not in props:
+        return
+    design, prop, result = props["pgfrag_result"]
+    _RESULTS[(design, prop)] = result
+    if props.get("pgfrag_explanation"):
+        _EXPLANATIONS[(design, prop)] = str(props["pgfrag_explanation"])
+    if props.get("pgfrag_survey"):
+        _SURVEY_LINES[design] = str(props["pgfrag_survey"])
+
+
+_RESULTS: dict[tuple[str, str], str] = {}
+_SURVEY_LINES: dict[str, str] = {}
 _EXPLANATIONS: dict[tuple[str, str], str] = {}
 
 SHORT = {
@@ -180,20 +196,19 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
-    results = config.pgfrag_results  # type: ignore[attr-defined]
-    if not results:
-        return
-    designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in results)]  # type: ignore[attr-defined]
+    if hasattr(config, "workerinput") or not _RESULTS:
+        return  # a pytest-xdist worker: the controller prints the table
+    designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in _RESULTS)]  # type: ignore[attr-defined]
     tr = terminalreporter
     tr.section("pgfrag: designs x properties")
-    tr.write_line(render_table(results, designs))
+    tr.write_line(render_table(_RESULTS, designs))
     for design in designs:
-        s = SURVEYS.get(design)
-        if s is not None:
-            ended = ", ".join(f"{p} {n}" for p, n in s.ended_by.most_common()) or "none"
-            tr.write_line(
-                f"  {design}: {s.examples} runs, {s.clean} drained clean; reports: {ended}"
-            )
-    for (design, prop), text in _EXPLANATIONS.items():
+        if design in _SURVEY_LINES:
+            tr.write_line(f"  {design}: {_SURVEY_LINES[design]}")
+    # The costs, on the same seeded workloads for every design: a second or two.
+    rows = {d: measure(config.pgfrag_designs[d]) for d in designs}  # type: ignore[attr-defined]
+    tr.section("pgfrag: costs (memory, reuse-delay, contention)")
+    tr.write_line(render_measures(rows))
+    for (design, prop), text in sorted(_EXPLANATIONS.items()):
         tr.section(f"pgfrag: {design} / {prop}", sep="-")
         tr.write_line(text)
