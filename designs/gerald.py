@@ -35,42 +35,16 @@ class Gerald(Upstream64):
     }
     supports_defer = True
 
-    def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
-        page = table.page
-        if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.atomic_xor_bits(page, 0x03)
-            yield from k.free_page(page)
-            return
-        bit = table.bit
-        assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+    def free_list_step(self, mm: k.MMStruct, page: k.Page, mask: int, tail: bool) -> k.Steps[None]:
+        """page_table_free and page_table_free_rcu keep upstream's temporary PP;
+        only the list step changes."""
         if mask & 0x03:
-            yield from k.list_add(page, mm.context.pgtable_list)
+            add = k.list_add_tail if tail else k.list_add
+            yield from add(page, mm.context.pgtable_list)
         elif not mask & 0x0C:
-            # pte_free_defer() marked the other half for delayed release
-            # without list_add(): then we must not list_del().
+            # "if pte_free_defer() marked other half for delayed release,
+            # w/o list_add(), we must _not_ do list_del()"
             yield from k.list_del(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, PP << bit)
-        if mask == 0:
-            yield from k.free_page(page)
-
-    def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
-        mm, page = tlb.mm, table.page
-        if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.tlb_remove_table(tlb, k.tagged(page, 0x03))
-            return
-        bit = table.bit
-        assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
-        if mask & 0x03:
-            yield from k.list_add_tail(page, mm.context.pgtable_list)
-        elif not mask & 0x0C:
-            yield from k.list_del(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
-        yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
 
     def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         page = table.page

@@ -23,7 +23,6 @@ Choice:   pte_free_defer is never called on a PGSTE mm (s390 disables THP
 
 from __future__ import annotations
 
-from designs.base import AA, PP
 from designs.upstream_6_4 import Upstream64
 from stateful.kernel import api as k
 
@@ -35,82 +34,25 @@ class Merged66(Upstream64):
     known: dict[str, str] = {}
     supports_defer = True
 
-    def page_table_alloc(self, mm: k.MMStruct) -> k.Steps[k.Table]:
-        if (yield from k.mm_alloc_pgste(mm)):
-            page = yield from k.alloc_page()
-            # page_table_release_check wants an empty lru on every page.
-            yield from k.INIT_LIST_HEAD(page)
-            yield from k.atomic_xor_bits(page, 0x03)
-            return k.table_of(page, None)
-        table = None
-        yield from k.spin_lock_bh(mm.context.lock)
-        page = yield from k.list_first_entry_or_null(mm.context.pgtable_list)
-        if page is not None:
-            mask = yield from k.atomic_read(page)
-            mask = (mask | (mask >> 4)) & 0x03
-            if mask != 0x03:
-                bit = mask & 1
-                yield from k.atomic_xor_bits(page, AA << bit)
-                yield from k.list_del_init(page)
-                table = k.table_of(page, bit)
-        yield from k.spin_unlock_bh(mm.context.lock)
-        if table is not None:
-            return table
-        page = yield from k.alloc_page()
-        yield from k.atomic_xor_bits(page, AA)
-        yield from k.spin_lock_bh(mm.context.lock)
-        yield from k.list_add(page, mm.context.pgtable_list)
-        yield from k.spin_unlock_bh(mm.context.lock)
-        return k.table_of(page, 0)
+    def pgste_page_init(self, page: k.Page) -> k.Steps[None]:
+        # page_table_release_check wants an empty lru on every page.
+        yield from k.INIT_LIST_HEAD(page)
 
-    def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
-        page = table.page
-        if (yield from k.mm_alloc_pgste(mm)):
-            mask = yield from k.atomic_xor_bits(page, 0x03)
-            yield from self.page_table_release(page)
-            return
-        bit = table.bit
-        assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+    def alloc_list_del(self, page: k.Page) -> k.Steps[None]:
+        yield from k.list_del_init(page)
+
+    def free_list_step(self, mm: k.MMStruct, page: k.Page, mask: int, tail: bool) -> k.Steps[None]:
         if mask & 0x03 and not (yield from k.PageActive(page)):
-            # Neither half deferred: this half is reusable at once.
-            yield from k.list_add(page, mm.context.pgtable_list)
+            # Neither half deferred: this half is reusable (at once, or at the
+            # tail once its PP clears).
+            add = k.list_add_tail if tail else k.list_add
+            yield from add(page, mm.context.pgtable_list)
         else:
             yield from k.list_del_init(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, PP << bit)
-        if mask == 0:
-            yield from self.page_table_release(page)
-
-    def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
-        mm, page = tlb.mm, table.page
-        if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.tlb_remove_table(tlb, k.tagged(page, 0x03))
-            return
-        bit = table.bit
-        assert bit is not None
-        yield from k.spin_lock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
-        if mask & 0x03 and not (yield from k.PageActive(page)):
-            yield from k.list_add_tail(page, mm.context.pgtable_list)
-        else:
-            yield from k.list_del_init(page)
-        yield from k.spin_unlock_bh(mm.context.lock)
-        yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
-
-    def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
-        page, half = tagged.page, tagged.tag
-        if half == 0x03:
-            yield from k.atomic_xor_bits(page, 0x03)
-        else:
-            mask = yield from k.atomic_xor_bits(page, half << 4)
-            if mask != 0:
-                return
-        yield from self.page_table_release(page)
 
     def page_table_release(self, page: k.Page) -> k.Steps[None]:
-        """The byte reached 0: release_check, then free now or after a grace period."""
+        """The byte reached 0 (page_table_free or __tlb_remove_table): the
+        release check, then free now or after a grace period."""
         empty = yield from k.list_empty(page)
         yield from k.WARN_ON_ONCE(
             not empty, f"page_table_release_check: {page} released while on a list"

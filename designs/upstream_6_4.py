@@ -38,6 +38,7 @@ class Upstream64(Design):
     def page_table_alloc(self, mm: k.MMStruct) -> k.Steps[k.Table]:
         if (yield from k.mm_alloc_pgste(mm)):
             page = yield from k.alloc_page()
+            yield from self.pgste_page_init(page)
             yield from k.atomic_xor_bits(page, 0x03)
             return k.table_of(page, None)
         table = None
@@ -50,7 +51,7 @@ class Upstream64(Design):
             if mask != 0x03:
                 bit = mask & 1  # 1 -> the upper 2K is the free one
                 yield from k.atomic_xor_bits(page, AA << bit)
-                yield from k.list_del(page)
+                yield from self.alloc_list_del(page)
                 table = k.table_of(page, bit)
         yield from k.spin_unlock_bh(mm.context.lock)
         if table is not None:
@@ -66,7 +67,7 @@ class Upstream64(Design):
         page = table.page
         if (yield from k.mm_alloc_pgste(mm)):
             yield from k.atomic_xor_bits(page, 0x03)
-            yield from k.free_page(page)
+            yield from self.page_table_release(page)
             return
         bit = table.bit
         assert bit is not None
@@ -74,14 +75,11 @@ class Upstream64(Design):
         # The temporary PP (c2c224932fd0): until it drops below, a racing
         # __tlb_remove_table of the other half cannot see 0 and free the page.
         mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
-        if mask & 0x03:
-            yield from k.list_add(page, mm.context.pgtable_list)
-        else:
-            yield from k.list_del(page)
+        yield from self.free_list_step(mm, page, mask, tail=False)
         yield from k.spin_unlock_bh(mm.context.lock)
         mask = yield from k.atomic_xor_bits(page, PP << bit)
         if mask == 0:
-            yield from k.free_page(page)
+            yield from self.page_table_release(page)
 
     def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
         mm, page = tlb.mm, table.page
@@ -92,22 +90,39 @@ class Upstream64(Design):
         assert bit is not None
         yield from k.spin_lock_bh(mm.context.lock)
         mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
-        if mask & 0x03:
-            # At the tail: the half is not reusable until its PP clears.
-            yield from k.list_add_tail(page, mm.context.pgtable_list)
-        else:
-            yield from k.list_del(page)
+        # At the tail: the half is not reusable until its PP clears.
+        yield from self.free_list_step(mm, page, mask, tail=True)
         yield from k.spin_unlock_bh(mm.context.lock)
         yield from k.tlb_remove_table(tlb, k.tagged(page, 1 << bit))
 
     def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
         page, half = tagged.page, tagged.tag
         if half == 0x03:
-            mask = yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03)
         else:
             mask = yield from k.atomic_xor_bits(page, half << 4)
             if mask != 0:
                 return
+        yield from self.page_table_release(page)
+
+    # The steps later designs change; a design module overrides only these.
+
+    def pgste_page_init(self, page: k.Page) -> k.Steps[None]:
+        yield from ()
+
+    def alloc_list_del(self, page: k.Page) -> k.Steps[None]:
+        yield from k.list_del(page)
+
+    def free_list_step(self, mm: k.MMStruct, page: k.Page, mask: int, tail: bool) -> k.Steps[None]:
+        """Under the lock, after this half's AA was cleared: relink or unlink."""
+        if mask & 0x03:
+            add = k.list_add_tail if tail else k.list_add
+            yield from add(page, mm.context.pgtable_list)
+        else:
+            yield from k.list_del(page)
+
+    def page_table_release(self, page: k.Page) -> k.Steps[None]:
+        """The byte reached 0."""
         yield from k.free_page(page)
 
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
