@@ -4,7 +4,7 @@
     python benchmarks/measures.py --seed 3 --design upstream-6.4 --design full-page-6.8
 
 Every design runs the same fixed workloads drawn from the seed (see
-stateful/measures.py), so the same command prints the same table. A
+stateful/measures/), so the same command prints the same table. A
 workload that a design's bug stops is marked and says what stopped it.
 """
 
