@@ -134,6 +134,11 @@ def flush(w: World, pt: PageTables, mm: MMStruct) -> k.Steps[None]:
 
 def exit_mm(w: World, pt: PageTables, mm: MMStruct, batch_alloc_fails: bool) -> k.Steps[None]:
     """exit_mmap frees every table through the mmu_gather, then the last mmdrop."""
+    # Shown as one call, so a race diagram says which frees are the exit.
+    yield from w.traced(f"exit_mmap({mm})", _exit_mm(w, pt, mm, batch_alloc_fails))
+
+
+def _exit_mm(w: World, pt: PageTables, mm: MMStruct, batch_alloc_fails: bool) -> k.Steps[None]:
     mm.exiting = True
     tlb = tlb_gather_mmu(mm, batch_alloc_fails)
     for table in list(pt.live[mm]):

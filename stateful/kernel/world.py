@@ -161,18 +161,17 @@ class World:
     # --- hooks and trace --------------------------------------------------
 
     def hook(self, name: str, *args: Any) -> Steps[Any]:
-        ctx = current.context()
         shown = ", ".join(repr(a) for a in args)
-        self.trace.add(
-            ctx.cpu.id,
-            ctx.in_softirq,
-            ctx.depth,
-            f"{KERNEL_NAMES.get(name, name)}({shown})",
-            "enter",
-        )
+        call = f"{KERNEL_NAMES.get(name, name)}({shown})"
+        return (yield from self.traced(call, getattr(self.design, name)(*args)))
+
+    def traced(self, call: str, body: Steps[Any]) -> Steps[Any]:
+        """Run body as a call shown in the trace: its steps indented below it."""
+        ctx = current.context()
+        self.trace.add(ctx.cpu.id, ctx.in_softirq, ctx.depth, call, "enter")
         ctx.depth += 1
         try:
-            result = yield from getattr(self.design, name)(*args)
+            result = yield from body
         finally:
             ctx.depth -= 1
         return result
