@@ -206,9 +206,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if design in _SURVEY_LINES:
             tr.write_line(f"  {design}: {_SURVEY_LINES[design]}")
     # The costs, on the same seeded workloads for every design: a second or two.
-    rows = {d: measure(config.pgfrag_designs[d]) for d in designs}  # type: ignore[attr-defined]
+    rows, broken = {}, []
+    for d in designs:
+        try:
+            rows[d] = measure(config.pgfrag_designs[d])  # type: ignore[attr-defined]
+        except Exception as exc:  # a plugin's hook that crashes must not hide the verdicts
+            broken.append(f"  {d}: not measured: {type(exc).__name__}: {exc}")
     tr.section("pgfrag: costs (memory, reuse-delay, contention)")
-    tr.write_line(render_measures(rows))
+    if rows:
+        tr.write_line(render_measures(rows))
+    for line in broken:
+        tr.write_line(line)
     for (design, prop), text in sorted(_EXPLANATIONS.items()):
         tr.section(f"pgfrag: {design} / {prop}", sep="-")
         tr.write_line(text)

@@ -49,6 +49,20 @@ class Broken(Design):
         yield from ()
 """
 
+CRASHING_PLUGIN = """
+from designs.upstream_6_4 import Upstream64
+
+
+class Crashing(Upstream64):
+    name = "crashing"
+    title = "a hook with a plain Python bug"
+    source = "tests/plugin_helpers.py"
+
+    def tlb_flush_mm_lazy(self, mm):
+        raise RuntimeError("bug in the plugin")
+        yield
+"""
+
 BAD_KNOWN_PLUGIN = """
 from designs.upstream_6_4 import Upstream64
 

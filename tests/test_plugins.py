@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from plugin_helpers import (
     BAD_KNOWN_PLUGIN,
+    CRASHING_PLUGIN,
     GOOD_PLUGIN,
     MISSING_HOOK_PLUGIN,
     install_plugin,
@@ -91,6 +92,17 @@ def test_entry_point_design_runs_in_the_matrix(tmp_path: Path) -> None:
     assert "9 passed, 1 skipped" in done.stdout
     table_row = next(line for line in done.stdout.splitlines() if line.startswith("out-of-tree"))
     assert table_row.split()[1:] == ["held"] * 8 + ["n/a", "held"]
+
+
+def test_a_crashing_hook_fails_its_tests_and_the_table_still_prints(tmp_path: Path) -> None:
+    install_plugin(
+        tmp_path, "crashing_design", CRASHING_PLUGIN, "crashing = crashing_design:Crashing"
+    )
+    done = _pytest(tmp_path, "--design", "crashing")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "bug in the plugin" in done.stdout
+    assert any(line.startswith("crashing ") for line in done.stdout.splitlines())
+    assert "crashing: not measured: RuntimeError: bug in the plugin" in done.stdout
 
 
 def test_broken_plugin_stops_the_run_with_its_reason(tmp_path: Path) -> None:
