@@ -17,7 +17,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from designs.base import DesignError
 from designs.registry import load_designs
 from stateful.measures import measure, render_measures
-from stateful.violations import PROPERTIES
+from stateful.violations import PROPERTIES, Violation
 
 ROOT = Path(__file__).parent
 
@@ -137,6 +137,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     elif report.when == "call":
         if hasattr(report, "wasxfail"):
             result = "FOUND" if report.skipped else "MISSED"
+        elif report.failed and call.excinfo and not call.excinfo.errisinstance(Violation):
+            result = "ERROR"  # a crash, not a property: the design or pgfrag has a bug
         elif report.failed:
             result = "MISSED" if known else "NEW BUG"
         else:
@@ -187,10 +189,8 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
     for design in designs:
         cells = [results.get((design, p), "-").ljust(c) for p, c in zip(props, cols, strict=True)]
         lines.append(design.ljust(width) + " ".join(cells))
-    lines.append(
-        "FOUND: known bug found  held: nothing found  NEW BUG: found, not in `known`  "
-        "MISSED: known, not found  n/a: not applicable  -: not run"
-    )
+    lines.append("FOUND: known bug found  held: nothing found  NEW BUG: found, not in `known`")
+    lines.append("MISSED: known, not found  ERROR: crashed  n/a: not applicable  -: not run")
     return "\n".join(line.rstrip() for line in lines)
 
 

@@ -101,7 +101,8 @@ def test_a_crashing_hook_fails_its_tests_and_the_table_still_prints(tmp_path: Pa
     done = _pytest(tmp_path, "--design", "crashing")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "bug in the plugin" in done.stdout
-    assert any(line.startswith("crashing ") for line in done.stdout.splitlines())
+    row = next(line for line in done.stdout.splitlines() if line.startswith("crashing "))
+    assert row.split()[1:] == ["ERROR"] * 8 + ["n/a", "ERROR"]
     assert "crashing: not measured: RuntimeError: bug in the plugin" in done.stdout
 
 
