@@ -35,12 +35,10 @@ def _exit_with_work_in_flight(w: World, pt: ops.PageTables) -> None:
     halfway through its callbacks, a task halfway through an operation on
     another mm. An mm whose own task operation or RCU walk is in flight
     cannot exit yet (its task holds it); it exits later, in the loop."""
-    for mm in list(pt.mms()):
+    for mm in pt.exitable():
         idle = [cpu for cpu in w.cpus if cpu.idle]
         if not idle:
             return
-        if pt.busy[mm] or pt.walked[mm]:
-            continue
         w.run(w.start_task(idle[0], f"exit_mmap({mm})", ops.exit_mm(w, pt, mm, False)))
 
 
@@ -49,13 +47,9 @@ def drain(w: World, pt: ops.PageTables) -> None:
     for _ in range(MAX_ROUNDS):
         if _run_everything(w):
             continue
-        if w.rcu.needs_grace_period():
-            if not w.rcu.in_progress:
-                w.rcu.start_gp()
-            if w.rcu.may_end_gp():
-                w.rcu.end_gp()
-                continue
-        ready = [cpu for cpu in w.cpus if w.rcu.has_ready(cpu.id) and cpu.softirq_may_start()]
+        if w.rcu.needs_grace_period() and w.rcu.try_end_gp():
+            continue
+        ready = [cpu for cpu in w.cpus if w.softirq_may_run(cpu)]
         if ready:
             w.run(w.start_softirq(ready[0]))
             continue

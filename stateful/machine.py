@@ -154,9 +154,7 @@ class KernelMachine(RuleBasedStateMachine):
             ncpus=cfg.ncpus,
             continue_after=frozenset(warnings - {self.target}),
         )
-        self.world = World(design=None, config=kconfig)  # type: ignore[arg-type]
-        with self.world.running():
-            self.world.design = self.design_cls()
+        self.world = World.for_design(self.design_cls, kconfig)
         self.pt = ops.PageTables()
         self.steps: list[Step] = []
         self.ended = False  # a violation or a discard: teardown must not drain
@@ -176,10 +174,7 @@ class KernelMachine(RuleBasedStateMachine):
     # --- plumbing ---------------------------------------------------------
 
     def _boot(self, gen: Generator[Any, None, Any]) -> None:
-        cpu = self.world.cpus[0]
-        ctx = self.world.start_task(cpu, "boot", gen)
-        self.world.run(ctx)
-        assert ctx.done
+        self.world.run_to_end(self.world.cpus[0], "boot", gen)
 
     def _new_mm(self, pgste: bool) -> Generator[Any, None, Any]:
         name = f"mm{self.mm_names}"
@@ -243,7 +238,7 @@ class KernelMachine(RuleBasedStateMachine):
         if irq and (not pause or irq <= pause):
             self.world.run(ctx, irq)
             cpu = ctx.cpu
-            if not ctx.done and self._softirq_may_run(cpu):
+            if not ctx.done and self.world.softirq_may_run(cpu):
                 softirq = self.world.start_softirq(cpu)
                 if pause == irq:
                     self.world.run(softirq)
@@ -276,12 +271,7 @@ class KernelMachine(RuleBasedStateMachine):
 
     def _advance_grace_period(self) -> None:
         rcu = self.world.rcu
-        if not rcu.needs_grace_period():
-            return
-        if not rcu.in_progress:
-            rcu.start_gp()
-        if rcu.may_end_gp():
-            rcu.end_gp()
+        if rcu.needs_grace_period() and rcu.try_end_gp():
             self.world.trace.add(0, False, 0, f"grace period {rcu.completed} ends", "global")
 
     # --- preconditions ----------------------------------------------------
@@ -296,7 +286,7 @@ class KernelMachine(RuleBasedStateMachine):
     def _exitable(self) -> list[Any]:
         if self.exits >= self.machine_config.max_exits:
             return []
-        return [mm for mm in self.pt.mms() if not self.pt.busy[mm] and not self.pt.walked[mm]]
+        return self.pt.exitable()
 
     def _resumable(self) -> list[Any]:
         return [
@@ -305,12 +295,8 @@ class KernelMachine(RuleBasedStateMachine):
             if cpu.top is not None and self.world.runnable(cpu.top)
         ]
 
-    def _softirq_may_run(self, cpu: CPU) -> bool:
-        """Callbacks are ready on cpu and bh is enabled where a softirq would land."""
-        return self.world.rcu.has_ready(cpu.id) and cpu.softirq_may_start()
-
     def _softirq_cpus(self) -> list[CPU]:
-        return [cpu for cpu in self.world.cpus if self._softirq_may_run(cpu)]
+        return [cpu for cpu in self.world.cpus if self.world.softirq_may_run(cpu)]
 
     # --- rules: operations started on an idle CPU's task context ------------
 

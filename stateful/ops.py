@@ -49,6 +49,11 @@ class PageTables:
         owner = {t: mm for mm in self.mms() for t in self.live[mm]}
         return [(owner[o], o) for o in self.recent if isinstance(o, Table) and o in owner]
 
+    def exitable(self) -> list[MMStruct]:
+        """mms that may exit now: no task operation of theirs and no RCU walk
+        of their tables is in flight (the task doing it holds the mm)."""
+        return [mm for mm in self.mms() if not self.busy[mm] and not self.walked[mm]]
+
     def collapsible_tables(self) -> list[tuple[MMStruct, Table]]:
         """Tables khugepaged may retract: s390 disables THP in mms with PGSTEs
         (KVM guests), so pte_free_defer never sees their tables."""

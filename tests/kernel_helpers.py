@@ -20,18 +20,12 @@ Script = k.Steps[Any]
 def make_world(ncpus: int = 2, continue_after: Iterable[str] = (), **config: Any) -> World:
     """A fresh machine running the upstream-6.4 design (its bad_bits rule, its hooks)."""
     kconfig = KernelConfig(ncpus=ncpus, continue_after=frozenset(continue_after), **config)
-    world = World(design=None, config=kconfig)  # type: ignore[arg-type]
-    with world.running():
-        world.design = Upstream64()
-    return world
+    return World.for_design(Upstream64, kconfig)
 
 
 def run_task(world: World, script: Script, cpu: int = 0, label: str = "setup") -> Any:
     """Run `script` as a task on an idle CPU to its end; return what it returned."""
-    ctx = world.start_task(world.cpus[cpu], label, script)
-    world.run(ctx)
-    assert ctx.done, f"{ctx!r} did not finish: blocked on {ctx.blocked}"
-    return ctx.result
+    return world.run_to_end(world.cpus[cpu], label, script)
 
 
 def new_page(world: World) -> Page:

@@ -103,6 +103,16 @@ class Rcu:
         self.waiting_on = set()
         self.completed += 1
 
+    def try_end_gp(self) -> bool:
+        """Start a grace period if none is in progress, and end it if no reader
+        holds it up. True when one ended."""
+        if not self.in_progress:
+            self.start_gp()
+        if not self.may_end_gp():
+            return False
+        self.end_gp()
+        return True
+
 
 def rcu_read_lock() -> Steps[None]:
     w = current.world()

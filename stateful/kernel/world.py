@@ -68,6 +68,15 @@ class World:
     def __attrs_post_init__(self) -> None:
         self.cpus = [CPU(i) for i in range(self.config.ncpus)]
 
+    @classmethod
+    def for_design(cls, design_cls: type[Design], config: KernelConfig) -> World:
+        """A machine running design_cls, made inside it: a design may create
+        kernel objects (a kmem cache, a static lock) when it is made."""
+        world = cls(design=None, config=config)  # type: ignore[arg-type]
+        with world.running():
+            world.design = design_cls()
+        return world
+
     # --- running code -----------------------------------------------------
 
     @contextmanager
@@ -102,6 +111,10 @@ class World:
             ctx.depth += 1
             yield from cb.fn(cb.head)
             ctx.depth -= 1
+
+    def softirq_may_run(self, cpu: CPU) -> bool:
+        """Callbacks are ready on cpu and bh is enabled where a softirq would land."""
+        return self.rcu.has_ready(cpu.id) and cpu.softirq_may_start()
 
     def runnable(self, ctx: Context) -> bool:
         if ctx.done or ctx.cpu.top is not ctx:
@@ -157,6 +170,13 @@ class World:
             if budget and taken >= budget:
                 return taken
         return taken
+
+    def run_to_end(self, cpu: CPU, label: str, gen: Generator[Any, None, Any]) -> Any:
+        """Run gen as a task on the idle cpu to its end; return what it returned."""
+        ctx = self.start_task(cpu, label, gen)
+        self.run(ctx)
+        assert ctx.done, f"{ctx!r} did not finish: blocked on {ctx.blocked}"
+        return ctx.result
 
     # --- hooks and trace --------------------------------------------------
 

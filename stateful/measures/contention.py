@@ -20,7 +20,7 @@ from stateful.kernel.cpu import CPU, Context
 from stateful.kernel.memory import Table
 from stateful.kernel.mm import MMStruct
 from stateful.kernel.world import World
-from stateful.measures.harness import _boot_mm, _new_world, _reported, _softirq_may_run
+from stateful.measures.harness import _boot_mm, _new_world, _reported
 from stateful.measures.results import Contention, Stop
 from stateful.measures.workloads import Op, contention_streams
 from stateful.violations import Deadlock, Violation
@@ -98,7 +98,7 @@ class _ContentionRun:
                     events.append(("start", cpu))
             elif w.runnable(top):
                 events.append(("step", cpu))
-            if _softirq_may_run(w, cpu):
+            if w.softirq_may_run(cpu):
                 events.append(("softirq", cpu))
         if w.rcu.needs_grace_period() or any(
             c.blocked is not None and isinstance(c.blocked.on, int) for c in self.contexts()

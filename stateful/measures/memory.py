@@ -18,7 +18,7 @@ from stateful.kernel.cpu import CPU, Context
 from stateful.kernel.memory import Table
 from stateful.kernel.mm import MMStruct
 from stateful.kernel.world import World
-from stateful.measures.harness import _boot_mm, _grace_period, _softirq_may_run
+from stateful.measures.harness import _boot_mm
 from stateful.measures.results import Memory, Stop, _mean
 from stateful.measures.reuse import _ReuseTracker
 from stateful.measures.workloads import MEMORY_MMS, Op
@@ -59,7 +59,7 @@ class _MemoryRun:
             if w.runnable(ctx):
                 w.advance(ctx)
                 self.reuse.check(w.steps, self.done)
-            elif not _grace_period(w):
+            elif not w.rcu.try_end_gp():
                 # Alone on its CPU, a context can only wait for a grace period
                 # (a lock it spins on would have been reported as a deadlock).
                 raise RuntimeError(f"{ctx!r} is stuck on {ctx.blocked}")
@@ -70,8 +70,8 @@ class _MemoryRun:
         return ctx.result
 
     def grace_period(self) -> None:
-        _grace_period(self.world)
-        while _softirq_may_run(self.world, self.cpu):
+        self.world.rcu.try_end_gp()
+        while self.world.softirq_may_run(self.cpu):
             self.step_to_end(self.world.start_softirq(self.cpu))
 
     def free(self, kind: str, pick: int) -> None:
