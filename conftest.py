@@ -8,15 +8,19 @@ HYPOTHESIS_PROFILE=thorough pytest tests/test_verdicts.py
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
 
 from designs.base import DesignError
 from designs.registry import load_designs
+from stateful.example_db import ENV as SHARED_DB_ENV
+from stateful.example_db import SharedDatabaseError, example_database
 from stateful.measures import measure, render_measures
+from stateful.progress import PROGRESS
+from stateful.replay_file import ReplayError, load_replay
 from stateful.violations import PROPERTIES, Violation
 
 ROOT = Path(__file__).parent
@@ -27,6 +31,13 @@ _COMMON = dict(
     report_multiple_bugs=False,
     print_blob=False,
 )
+# The project folder's database, and a team's shared one (stateful/example_db.py).
+try:
+    _THOROUGH_DB = example_database(ROOT, os.environ.get(SHARED_DB_ENV))
+    _DB_ERROR = ""
+except SharedDatabaseError as exc:
+    _THOROUGH_DB, _DB_ERROR = example_database(ROOT), str(exc)
+
 # CI: the same examples every run. The survey never fails inside Hypothesis
 # (pgfrag minimizes what it records), so there is no shrink phase to pay for.
 settings.register_profile(
@@ -43,7 +54,7 @@ settings.register_profile(
     max_examples=30000,
     stateful_step_count=60,
     derandomize=False,
-    database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")),
+    database=_THOROUGH_DB,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     **_COMMON,
 )
@@ -76,9 +87,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="only this property (repeatable)",
     )
+    group.addoption(
+        "--replay",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="replay a saved failure on its design, or on each --design; runs nothing else",
+    )
+    group.addoption(
+        "--progress",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a progress line per design every SECONDS while it is searched (0: none)",
+    )
+    group.addoption(
+        "--replay-dir",
+        default=str(ROOT / "replays"),
+        metavar="DIR",
+        help="where every shrunk failure is saved as a replay file (default: replays/)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if _DB_ERROR:
+        raise pytest.UsageError(f"pgfrag: {_DB_ERROR}")
     try:
         designs = load_designs()
     except DesignError as exc:
@@ -94,12 +127,48 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--property {name!r}: no such property; valid: {', '.join(PROPERTIES)}"
             )
     config.pgfrag_designs = designs  # type: ignore[attr-defined]
+    _show_progress(config)
+    replays = []
+    for name in config.getoption("replay"):
+        try:
+            replay = load_replay(Path(name))
+        except ReplayError as exc:
+            raise pytest.UsageError(f"pgfrag: {exc}") from exc
+        if not config.getoption("design") and replay.design not in designs:
+            raise pytest.UsageError(
+                f"pgfrag: replay file {name}: recorded on design {replay.design!r}, which "
+                f"does not exist here; valid: {', '.join(sorted(designs))} "
+                f"(or name one with --design)"
+            )
+        replays.append((Path(name), replay))
+    config.pgfrag_replays = replays  # type: ignore[attr-defined]
+
+
+def _show_progress(config: pytest.Config) -> None:
+    """Progress lines go past pytest's capture (a pytest-xdist worker's stderr
+    is the controller's terminal)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def write(line: str) -> None:
+        with capture.global_and_fixture_disabled():
+            sys.stderr.write(f"\n{line}\n")
+            sys.stderr.flush()
+
+    PROGRESS.write = write if capture is not None else None
+    PROGRESS.every = config.getoption("progress")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    config = metafunc.config
+    if "replay_case" in metafunc.fixturenames:
+        cases = [
+            pytest.param((path, replay, design), id=f"{path.name}@{design}")
+            for path, replay in config.pgfrag_replays  # type: ignore[attr-defined]
+            for design in config.getoption("design") or [replay.design]
+        ]
+        metafunc.parametrize("replay_case", cases)
     if "verdict_case" not in metafunc.fixturenames:
         return
-    config = metafunc.config
     designs = config.pgfrag_designs  # type: ignore[attr-defined]
     want_designs = config.getoption("design") or list(designs)
     want_props = config.getoption("property") or list(PROPERTIES)
@@ -118,6 +187,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks.append(pytest.mark.xdist_group(name))
             params.append(pytest.param((name, prop), marks=marks, id=f"{name}:{prop}"))
     metafunc.parametrize("verdict_case", params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--replay` runs the replays and nothing else; without it, there are none."""
+    replaying = bool(config.getoption("replay"))
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        is_replay = getattr(item, "originalname", "") == "test_replay"
+        has_case = callspec is not None and "replay_case" in callspec.params
+        (keep if (is_replay and has_case) == replaying else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.hookimpl(wrapper=True)
@@ -150,6 +233,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     props = dict(report.user_properties)
+    if "pgfrag_replayed" in props and report.when == "call":
+        _REPLAYED.append(str(props["pgfrag_replayed"]))
     if "pgfrag_result" not in props:
         return
     design, prop, result = props["pgfrag_result"]
@@ -158,11 +243,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _EXPLANATIONS[(design, prop)] = str(props["pgfrag_explanation"])
     if props.get("pgfrag_survey"):
         _SURVEY_LINES[design] = str(props["pgfrag_survey"])
+    if props.get("pgfrag_replay_file"):
+        _REPLAY_FILES[(design, prop)] = str(props["pgfrag_replay_file"])
 
 
 _RESULTS: dict[tuple[str, str], str] = {}
 _SURVEY_LINES: dict[str, str] = {}
 _EXPLANATIONS: dict[tuple[str, str], str] = {}
+_REPLAY_FILES: dict[tuple[str, str], str] = {}
+_REPLAYED: list[str] = []
 
 SHORT = {
     "double-alloc": "dbl-alloc",
@@ -196,8 +285,14 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     config = terminalreporter.config
-    if hasattr(config, "workerinput") or not _RESULTS:
+    if hasattr(config, "workerinput"):
         return  # a pytest-xdist worker: the controller prints the table
+    if _REPLAYED:
+        terminalreporter.section("pgfrag: replays")
+        for line in sorted(_REPLAYED):
+            terminalreporter.write_line(line)
+    if not _RESULTS:
+        return
     designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in _RESULTS)]  # type: ignore[attr-defined]
     tr = terminalreporter
     tr.section("pgfrag: designs x properties")
@@ -220,3 +315,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for (design, prop), text in sorted(_EXPLANATIONS.items()):
         tr.section(f"pgfrag: {design} / {prop}", sep="-")
         tr.write_line(text)
+        if (design, prop) in _REPLAY_FILES:
+            tr.write_line(f"\nsaved: pytest --replay {_REPLAY_FILES[(design, prop)]}")

@@ -27,6 +27,7 @@ from stateful.machine import (
     Survey,
     machine_for,
 )
+from stateful.progress import PROGRESS
 from stateful.replay import Step, minimize, replay
 from stateful.violations import PROPERTIES, Violation
 
@@ -44,8 +45,11 @@ def survey(
 ) -> Survey:
     SURVEYS.pop(design_cls.name, None)
     machine = machine_for(design_cls, SURVEY, config)
+    PROGRESS.begin(design_cls.name, settings.max_examples)
     run_state_machine_as_test(machine, settings=settings)
-    return SURVEYS.get(design_cls.name, Survey(design_cls.name))
+    found = SURVEYS.get(design_cls.name, Survey(design_cls.name))
+    PROGRESS.end(found.examples, found.ended_by)
+    return found
 
 
 def minimal_failure(

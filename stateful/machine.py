@@ -41,6 +41,7 @@ from designs.base import Design
 from stateful import drain, ops
 from stateful.kernel.cpu import CPU, Context
 from stateful.kernel.world import KernelConfig, World
+from stateful.progress import PROGRESS
 from stateful.replay import Step
 from stateful.violations import PROPERTIES, BadBits, Violation
 
@@ -165,7 +166,9 @@ class KernelMachine(RuleBasedStateMachine):
         # CPU ids, most recently used first: `cpu=0` is the CPU that ran last.
         self.cpu_recent = list(range(cfg.ncpus))
         if self.target == SURVEY:
-            SURVEYS.setdefault(self.design_cls.name, Survey(self.design_cls.name)).examples += 1
+            found = SURVEYS.setdefault(self.design_cls.name, Survey(self.design_cls.name))
+            found.examples += 1
+            PROGRESS.tick(found.examples, found.ended_by)
         self.world.trace.enabled = False
         for _ in range(cfg.initial_mms):
             self._boot(self._new_mm(pgste=False))

@@ -38,6 +38,9 @@ class Outcome:
     violation: Violation | None
     machine: Any
     skipped: int  # steps whose precondition no longer held
+    # A violation of a property the machine was not hunting: it ended the run
+    # (the search discards such an example) before the hunted one could happen.
+    other: Violation | None = None
 
 
 def replay(machine_cls: type, steps: Sequence[Step]) -> Outcome:
@@ -58,8 +61,9 @@ def replay(machine_cls: type, steps: Sequence[Step]) -> Outcome:
         machine.teardown()
     except Violation as violation:
         return Outcome(violation, machine, skipped)
-    except UnsatisfiedAssumption:
-        return Outcome(None, machine, skipped)
+    except UnsatisfiedAssumption as discarded:
+        other = discarded.__cause__ if isinstance(discarded.__cause__, Violation) else None
+        return Outcome(None, machine, skipped, other)
     return Outcome(None, machine, skipped)
 
 

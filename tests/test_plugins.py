@@ -72,6 +72,9 @@ def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
             "-q",
             "-n",
             "0",
+            # A failure the plumbing finds is no finding of the project's.
+            "--replay-dir",
+            str(tmp_path / "replays"),
             *args,
         ],
         cwd=ROOT,

@@ -1,24 +1,39 @@
-"""One test per (design, property): the verdict matrix.
+"""One test per (design, property): the verdict matrix; and `--replay FILE`.
 
 A design's `known` entries are xfail(strict=True, raises=<the property's
 exception>), so the run is green only when the machine finds every known
 bug and nothing else. Each design is searched once (a survey, see
 stateful/hunt.py); each property's test then raises the minimal
-counterexample of that property if the survey found one.
+counterexample of that property if the survey found one, and saves it as a
+replay file (stateful/replay_file.py).
+
+`test_replay` runs only under `--replay FILE`: it replays the file on its
+design (or each `--design`) and fails while the violation still happens.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
 from stateful.hunt import explain, survey, verdict
 from stateful.machine import FAILURES, Survey
+from stateful.replay_file import ReplayFile, check_replay, save_replay
 from stateful.violations import Violation
 
 _SURVEYS: dict[str, Survey] = {}
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path as a developer would type it from the project folder."""
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:  # another drive
+        return str(path)
 
 
 def test_verdict(
@@ -41,4 +56,22 @@ def test_verdict(
         failure = FAILURES.get((design, prop))
         if failure is not None:
             record_property("pgfrag_explanation", explain(failure))
+            folder = Path(request.config.getoption("replay_dir"))
+            saved = save_replay(ReplayFile.of(failure), folder)
+            record_property("pgfrag_replay_file", _shown(saved, request.config.rootpath))
         raise
+
+
+def test_replay(
+    replay_case: tuple[Path, ReplayFile, str],
+    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
+) -> None:
+    path, replay, design = replay_case
+    cls = request.config.pgfrag_designs[design]  # type: ignore[attr-defined]
+    check = check_replay(path, replay, cls)
+    record_property("pgfrag_replayed", check.summary())
+    if check.violation is not None:
+        raise type(check.violation)(f"{check.summary()}\n\n{check.diagram}")
+    if check.other is not None:
+        raise type(check.other)(f"{check.summary()}\n\n{check.diagram}")
