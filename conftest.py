@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -18,9 +20,10 @@ from designs.base import DesignError
 from designs.registry import load_designs
 from stateful.example_db import ENV as SHARED_DB_ENV
 from stateful.example_db import SharedDatabaseError, example_database
-from stateful.measures import measure, render_measures
+from stateful.measures import measure, render_contention, render_measures
 from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayError, load_replay
+from stateful.report import FoundBug, ReportData, write_report
 from stateful.violations import PROPERTIES, Violation
 
 ROOT = Path(__file__).parent
@@ -100,6 +103,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=30.0,
         metavar="SECONDS",
         help="a progress line per design every SECONDS while it is searched (0: none)",
+    )
+    group.addoption(
+        "--report",
+        default=None,
+        metavar="PATH.html",
+        help="also write the comparison as an HTML report, and its Markdown beside it",
     )
     group.addoption(
         "--replay-dir",
@@ -243,6 +252,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _EXPLANATIONS[(design, prop)] = str(props["pgfrag_explanation"])
     if props.get("pgfrag_survey"):
         _SURVEY_LINES[design] = str(props["pgfrag_survey"])
+    if props.get("pgfrag_bug"):
+        message, diagram = props["pgfrag_bug"]
+        _BUGS[(design, prop)] = (str(message), str(diagram))
     if props.get("pgfrag_replay_file"):
         _REPLAY_FILES[(design, prop)] = str(props["pgfrag_replay_file"])
 
@@ -252,6 +264,7 @@ _SURVEY_LINES: dict[str, str] = {}
 _EXPLANATIONS: dict[tuple[str, str], str] = {}
 _REPLAY_FILES: dict[tuple[str, str], str] = {}
 _REPLAYED: list[str] = []
+_BUGS: dict[tuple[str, str], tuple[str, str]] = {}  # (design, property) -> message, diagram
 
 SHORT = {
     "double-alloc": "dbl-alloc",
@@ -267,6 +280,12 @@ SHORT = {
 }
 
 
+LEGEND = [
+    "FOUND: known bug found  held: nothing found  NEW BUG: found, not in `known`",
+    "MISSED: known, not found  ERROR: crashed  n/a: not applicable  -: not run",
+]
+
+
 def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str:
     props = list(PROPERTIES)
     width = max(len(d) for d in designs) + 1
@@ -278,9 +297,35 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
     for design in designs:
         cells = [results.get((design, p), "-").ljust(c) for p, c in zip(props, cols, strict=True)]
         lines.append(design.ljust(width) + " ".join(cells))
-    lines.append("FOUND: known bug found  held: nothing found  NEW BUG: found, not in `known`")
-    lines.append("MISSED: known, not found  ERROR: crashed  n/a: not applicable  -: not run")
+    lines.extend(LEGEND)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _report_data(
+    config: pytest.Config, designs: list[str], rows: dict[str, Any], broken: dict[str, str]
+) -> ReportData:
+    args = " ".join(config.invocation_params.args)
+    run = (
+        f"pytest {args} (profile {settings.get_current_profile_name()}; "
+        f"pgfrag {version('pgfrag')}, hypothesis {version('hypothesis')})"
+    )
+    return ReportData(
+        title="pgfrag: s390 2K page-table fragments, designs x properties",
+        run=run,
+        designs=designs,
+        properties=list(PROPERTIES),
+        short=SHORT,
+        results=dict(_RESULTS),
+        legend=LEGEND,
+        surveys={d: line for d, line in _SURVEY_LINES.items() if d in designs},
+        measures=rows,
+        measures_broken=broken,
+        contention=render_contention(rows) if rows else "",
+        bugs=[
+            FoundBug(design, prop, message, diagram, _REPLAY_FILES.get((design, prop)))
+            for (design, prop), (message, diagram) in sorted(_BUGS.items())
+        ],
+    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -301,17 +346,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if design in _SURVEY_LINES:
             tr.write_line(f"  {design}: {_SURVEY_LINES[design]}")
     # The costs, on the same seeded workloads for every design: a second or two.
-    rows, broken = {}, []
+    rows, broken = {}, {}
     for d in designs:
         try:
             rows[d] = measure(config.pgfrag_designs[d])  # type: ignore[attr-defined]
         except Exception as exc:  # a plugin's hook that crashes must not hide the verdicts
-            broken.append(f"  {d}: not measured: {type(exc).__name__}: {exc}")
+            broken[d] = f"not measured: {type(exc).__name__}: {exc}"
     tr.section("pgfrag: costs (memory, reuse-delay, contention)")
     if rows:
         tr.write_line(render_measures(rows))
-    for line in broken:
-        tr.write_line(line)
+    for d, why in broken.items():
+        tr.write_line(f"  {d}: {why}")
+    report = config.getoption("report")
+    if report:
+        html, markdown = write_report(Path(report), _report_data(config, designs, rows, broken))
+        tr.write_line(f"pgfrag: report written to {html} and {markdown}")
     for (design, prop), text in sorted(_EXPLANATIONS.items()):
         tr.section(f"pgfrag: {design} / {prop}", sep="-")
         tr.write_line(text)

@@ -4,6 +4,8 @@
     pgfrag --design hugh-hh --design gerald
     pgfrag --property deadlock -v          any pytest option passes through
     HYPOTHESIS_PROFILE=thorough pgfrag     the long campaign
+    pgfrag --report report.html            also write the report (and report.md beside it)
+    pgfrag --replay FILE [--design NAME]   replay a saved failure, from any folder
 
 It is pytest on tests/test_verdicts.py of the checkout this package was
 installed from (`pip install -e .`).

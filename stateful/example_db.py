@@ -33,7 +33,7 @@ class SharedDatabaseError(ValueError):
     pass
 
 
-def shared_database(spec: str) -> ExampleDatabase:
+def shared_database(spec: str, project: Path) -> ExampleDatabase:
     if spec.startswith("redis://"):
         try:
             import redis
@@ -48,8 +48,11 @@ def shared_database(spec: str) -> ExampleDatabase:
         owner, _, name = repo.partition("/")
         if not owner or not name or "/" in name:
             raise SharedDatabaseError(f"{ENV}={spec}: expected github:OWNER/REPO[@ARTIFACT]")
-        kwargs = {"artifact_name": artifact} if artifact else {}
-        return ReadOnlyDatabase(GitHubArtifactDatabase(owner, name, **kwargs))
+        artifact = artifact or "hypothesis-example-db"  # Hypothesis's own default name
+        cache = project / ".hypothesis" / "github-artifacts" / artifact
+        return ReadOnlyDatabase(
+            GitHubArtifactDatabase(owner, name, artifact_name=artifact, path=cache)
+        )
     raise SharedDatabaseError(
         f"{ENV}={spec!r}: expected redis://HOST:PORT[/DB] or github:OWNER/REPO[@ARTIFACT]"
     )
@@ -60,4 +63,4 @@ def example_database(project: Path, shared: str | None = None) -> ExampleDatabas
     local = DirectoryBasedExampleDatabase(str(project / ".hypothesis" / "examples"))
     if not shared:
         return local
-    return MultiplexedDatabase(local, shared_database(shared))
+    return MultiplexedDatabase(local, shared_database(shared, project))

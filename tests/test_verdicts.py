@@ -13,7 +13,6 @@ design (or each `--design`) and fails while the violation still happens.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,10 +29,8 @@ _SURVEYS: dict[str, Survey] = {}
 
 def _shown(path: Path, root: Path) -> str:
     """A path as a developer would type it from the project folder."""
-    try:
-        return os.path.relpath(path, root)
-    except ValueError:  # another drive
-        return str(path)
+    path = path.resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def test_verdict(
@@ -56,6 +53,7 @@ def test_verdict(
         failure = FAILURES.get((design, prop))
         if failure is not None:
             record_property("pgfrag_explanation", explain(failure))
+            record_property("pgfrag_bug", (failure.message, failure.diagram))
             folder = Path(request.config.getoption("replay_dir"))
             saved = save_replay(ReplayFile.of(failure), folder)
             record_property("pgfrag_replay_file", _shown(saved, request.config.rootpath))

@@ -25,12 +25,23 @@ One concept per module, each importing only those above it:
     memory      the memory and reuse-delay run
     contention  the contention run
     run         measure(): one design through every workload
-    render      the table
+    render      the table, and its parts for the report (stateful/report.py)
 """
 
 from __future__ import annotations
 
-from stateful.measures.render import COMMAND, render_measures
+from stateful.measures.render import (
+    COMMAND,
+    MEMORY_COLUMNS,
+    MEMORY_LEGEND,
+    MEMORY_WORKLOAD,
+    STOPPED,
+    measure_notes,
+    measures_seed,
+    memory_cells,
+    render_contention,
+    render_measures,
+)
 from stateful.measures.results import Measures
 from stateful.measures.run import measure
 from stateful.measures.workloads import (
@@ -44,11 +55,19 @@ from stateful.measures.workloads import (
 __all__ = [
     "COMMAND",
     "CONTENTION_CONFIGS",
+    "MEMORY_COLUMNS",
     "MEMORY_GP_EVERY",
+    "MEMORY_LEGEND",
     "MEMORY_OPS",
+    "MEMORY_WORKLOAD",
+    "STOPPED",
     "Measures",
     "contention_streams",
     "measure",
+    "measure_notes",
+    "measures_seed",
+    "memory_cells",
     "memory_workload",
+    "render_contention",
     "render_measures",
 ]
