@@ -243,7 +243,10 @@ class ReplayCheck:
 
     def summary(self) -> str:
         prop, n = self.replay.property, len(self.replay.steps)
-        head = f"{self.path} on {self.design}: {prop}"
+        where = self.design
+        if self.design != self.replay.design:
+            where = f"{self.design} (recorded on {self.replay.design})"
+        head = f"{self.path} on {where}: {prop}"
         if self.violation is not None:
             first = str(self.violation).splitlines()[0]
             worded = "" if first == self.replay.expected else " (worded differently)"

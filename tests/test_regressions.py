@@ -139,13 +139,13 @@ def test_deadlock_diagram_reads_like_the_seed() -> None:
     lines = diagram.splitlines()
     assert lines[0].split() == ["CPU0", "CPU1"]
     order = [
-        "tlb_flush_mm_lazy(mm1)",
+        "__tlb_flush_mm_lazy(mm1)",
         "spin_lock(&mm1->context.lock)",
         "<softirq>",
         "__tlb_remove_table(P0.hi)",
         "atomic_read(P0) -> 0x21",
         "spin_lock_bh(&mm1->context.lock)",
-        "spins: held by CPU0",
+        "spins: held by CPU0/task",
         "<-- deadlock",
     ]
     at = 0

@@ -44,7 +44,7 @@ def test_replay_fails_while_the_violation_happens() -> None:
 def test_replay_on_the_fixed_sibling_passes() -> None:
     done = _run("--replay", str(DEADLOCK.relative_to(ROOT)), "--design", "hugh-hh-bh")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "on hugh-hh-bh: deadlock no longer happens" in done.stdout
+    assert "on hugh-hh-bh (recorded on hugh-hh): deadlock no longer happens" in done.stdout
     assert "1 passed" in done.stdout
 
 
@@ -54,7 +54,7 @@ def test_pgfrag_replays_a_file_from_anywhere(tmp_path: Path) -> None:
     done = _run("--replay", str(mailed), "--design", "hugh-hh", "--design", "global-lock", cli=True)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "on hugh-hh: deadlock STILL HAPPENS" in done.stdout
-    assert "on global-lock: deadlock no longer happens" in done.stdout
+    assert "on global-lock (recorded on hugh-hh): deadlock no longer happens" in done.stdout
 
 
 def _refused(path: Path, *extra: str) -> str:

@@ -60,8 +60,14 @@ def INIT_LIST_HEAD(head: ListHead | Page) -> Steps[None]:  # noqa: N802 - the ke
     yield None
 
 
-def _corrupt(msg: str) -> None:
-    current.world().report(ListCorruption, msg)
+def _corrupt(msg: str, where: str) -> None:
+    current.world().report(ListCorruption, msg, where=where)
+
+
+def _show(head: ListHead) -> None:
+    """Under a step that changed it: what the list links now, first to last."""
+    content = " ".join(repr(page) for page in head.entries) or "(empty)"
+    current.world().trace_note(f"{head}: {content}")
 
 
 def _check_add(page: Page, head: ListHead, fn: str) -> None:
@@ -71,12 +77,14 @@ def _check_add(page: Page, head: ListHead, fn: str) -> None:
     if page.lru is Lru.LISTED:
         _corrupt(
             f"list_add double add: new={page}->lru is already on {page.list_of}; "
-            f"{fn} to {head} corrupts both lists"
+            f"{fn} to {head} corrupts both lists",
+            f"{fn}({page}->lru, {head})",
         )
     elif page.lru is Lru.RCU_QUEUED:
         _corrupt(
             f"{fn}({page}->lru) overwrites {page}->rcu_head, which is queued by call_rcu: "
-            "ODEBUG: active rcu_head clobbered, the RCU callback list is corrupted"
+            "ODEBUG: active rcu_head clobbered, the RCU callback list is corrupted",
+            f"{fn}({page}->lru, {head})",
         )
 
 
@@ -93,6 +101,7 @@ def list_add(page: Page, head: ListHead) -> Steps[None]:
     head.entries.insert(0, page)
     page.lru, page.list_of = Lru.LISTED, head
     current.world().trace_step(f"list_add({page}->lru, {head})")
+    _show(head)
     yield None
 
 
@@ -102,6 +111,7 @@ def list_add_tail(page: Page, head: ListHead) -> Steps[None]:
     head.entries.append(page)
     page.lru, page.list_of = Lru.LISTED, head
     current.world().trace_step(f"list_add_tail({page}->lru, {head})")
+    _show(head)
     yield None
 
 
@@ -119,28 +129,39 @@ def _unlink(page: Page, fn: str) -> None:
     elif page.lru is Lru.RCU_QUEUED:
         _corrupt(
             f"{fn} corruption: {page}->lru is {page}->rcu_head, queued by call_rcu: "
-            "unlinking it corrupts the RCU callback list"
+            "unlinking it corrupts the RCU callback list",
+            f"{fn}({page}->lru)",
         )
     elif page.lru is Lru.CLOBBERED:
         _corrupt(
             f"{fn} corruption: {page}->lru is on no list, it holds the rcu_head of a "
-            "finished call_rcu (prev is its callback function, not a list entry)"
+            "finished call_rcu (prev is its callback function, not a list entry)",
+            f"{fn}({page}->lru)",
         )
     elif page.lru is not Lru.INIT:
-        _corrupt(f"{fn} corruption, {page}->lru->next is LIST_POISON1 ({LIST_POISON1})")
+        _corrupt(
+            f"{fn} corruption, {page}->lru->next is LIST_POISON1 ({LIST_POISON1})",
+            f"{fn}({page}->lru)",
+        )
 
 
 def list_del(page: Page) -> Steps[None]:
+    head = page.list_of
     _unlink(page, "list_del")
     page.lru = Lru.POISONED
     current.world().trace_step(f"list_del({page}->lru)")
+    if head is not None:
+        _show(head)
     yield None
 
 
 def list_del_init(page: Page) -> Steps[None]:
+    head = page.list_of  # None when self-linked: nothing changes, nothing to show
     _unlink(page, "list_del_init")
     page.lru = Lru.INIT
     current.world().trace_step(f"list_del_init({page}->lru)")
+    if head is not None:
+        _show(head)
     yield None
 
 

@@ -143,7 +143,8 @@ def _acquire(lock: SpinLock, flavour: str) -> Steps[None]:
         )
     if lock.holder is not None:
         w.contention[lock.lock_class] += 1
-        w.trace_step(f"  spins: held by CPU{lock.holder.cpu.id}")
+        holder = lock.holder
+        w.trace_step(f"  spins: held by CPU{holder.cpu.id}/{holder.kind}")
         while lock.holder is not None:
             yield Blocked(lock, f"{flavour}({lock})")
         if lock.container is not None:

@@ -120,6 +120,7 @@ def free_page(page: Page) -> Steps[None]:
             DoubleFree,
             f"BUG: KASAN: double-free in __free_page: {page} was already freed "
             f"by {page.freed_where}",
+            where=f"__free_page({page})",
         )
     w.before_page_free(page)
     page.freed = True

@@ -46,9 +46,12 @@ def tlb_remove_table(tlb: MmuGather, table: Tagged) -> Steps[None]:
     w = current.world()
     if tlb.batch is None:
         if tlb.batch_alloc_fails:
-            w.trace_step("__get_free_page(GFP_NOWAIT) fails: tlb_remove_table_one")
+            w.trace_step("__get_free_page(GFP_NOWAIT) -> NULL")
             yield None
-            w.trace_step("tlb_remove_table_sync_one(): IPI all CPUs")
+            w.trace_step("tlb_remove_table_sync_one(): IPI")
+            # smp_call_function(tlb_remove_table_smp_sync): an empty function
+            # whose only point is that every other CPU took the interrupt.
+            w.trace_ipi("tlb_remove_table_smp_sync()")
             yield None
             yield from w.hook("tlb_remove_table", table)
             return

@@ -136,7 +136,8 @@ def rcu_read_unlock() -> Steps[None]:
     yield None
 
 
-def _head_activate(head: Head) -> None:
+def _head_activate(head: Head, call: str) -> None:
+    """`call` is the call_rcu() being made, for the diagram when it breaks."""
     w = current.world()
     if isinstance(head, PageRcuHead):
         page = head.page
@@ -146,12 +147,14 @@ def _head_activate(head: Head) -> None:
                 RcuHeadReuse,
                 f"ODEBUG: activate active (active state 1) object: {head} object type: "
                 "rcu_head hint: call_rcu on an rcu_head already queued",
+                where=call,
             )
         elif page.lru is Lru.LISTED:
             w.report(
                 ListCorruption,
                 f"call_rcu({head}) clobbers {page}->lru, which is on {page.list_of}: "
                 "list_add corruption on the next operation of that list",
+                where=call,
             )
         page.lru = Lru.RCU_QUEUED
         page.list_of = None
@@ -162,6 +165,7 @@ def _head_activate(head: Head) -> None:
             w.report(
                 RcuHeadReuse,
                 f"ODEBUG: activate active (active state 1) object: {head} object type: rcu_head",
+                where=call,
             )
         head.queued = True
 
@@ -180,12 +184,13 @@ def head_deactivate(head: Head) -> None:
 def call_rcu(head: Head, fn: Callback, label: str | None = None) -> Steps[None]:
     w = current.world()
     ctx = current.context()
-    _head_activate(head)
+    call = f"call_rcu({head}, {getattr(fn, '__name__', fn)})"
+    _head_activate(head, call)
     name = label or f"{getattr(fn, '__name__', 'callback')}({head})"
     w.rcu.queues.setdefault(ctx.cpu.id, []).append(
         RcuCallback(ctx.cpu.id, head, fn, w.rcu.next_target(), name)
     )
-    w.trace_step(f"call_rcu({head}, {getattr(fn, '__name__', fn)})")
+    w.trace_step(call)
     yield None
 
 

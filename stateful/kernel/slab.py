@@ -170,6 +170,7 @@ def kmem_cache_free(cache: KmemCache, obj: SlabObject) -> Steps[None]:
             DoubleFree,
             f"BUG: KASAN: double-free in kmem_cache_free({cache}, {obj}): it was already "
             f"freed by {obj.freed_by}",
+            where=f"kmem_cache_free({cache}, {obj})",
         )
     assert obj.cache is cache and obj.slab is not None, f"{obj} is not from {cache}"
     slab = obj.slab

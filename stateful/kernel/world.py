@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from designs.base import Design
 
 # How the trace names the hooks of the contract: the kernel functions.
-KERNEL_NAMES = {"tlb_remove_table": "__tlb_remove_table"}
+KERNEL_NAMES = {
+    "tlb_remove_table": "__tlb_remove_table",
+    "tlb_flush_mm_lazy": "__tlb_flush_mm_lazy",
+}
 
 
 @define(frozen=True)
@@ -107,7 +110,9 @@ class World:
         while (cb := self.rcu.pop_ready(cpu.id)) is not None:
             head_deactivate(cb.head)
             ctx = current.context()
-            self.trace.add(cpu.id, True, ctx.depth, f"rcu callback {cb.label}", "enter")
+            # Under its <softirq> marker the callback reads as what it is, the
+            # function call_rcu() queued earlier: pte_free_now1(P0->rcu_head).
+            self.trace.add(cpu.id, True, ctx.depth, cb.label, "enter")
             ctx.depth += 1
             yield from cb.fn(cb.head)
             ctx.depth -= 1
@@ -203,10 +208,27 @@ class World:
             return
         self.trace.add(ctx.cpu.id, ctx.in_softirq, ctx.depth, text)
 
-    def report(self, cls: type[Violation], message: str) -> None:
+    def trace_note(self, text: str) -> None:
+        """An annotation of the step just taken (a list's new content): shown
+        under it, and not a step: `steps` counts what the kernel did."""
+        ctx = self.current
+        if ctx is not None:
+            self.trace.add(ctx.cpu.id, ctx.in_softirq, ctx.depth, text, "note")
+
+    def trace_ipi(self, text: str) -> None:
+        """The current CPU's IPI runs `text` on every other CPU: marked in each
+        of their columns. Not a step: the sender's step is the IPI."""
+        ctx = self.current
+        for cpu in self.cpus:
+            if ctx is None or cpu is not ctx.cpu:
+                self.trace.add(cpu.id, False, 0, text, "ipi")
+
+    def report(self, cls: type[Violation], message: str, where: str = "") -> None:
+        """Raise (or record) a violation. `where` is the access that broke,
+        for the diagram, when the primitive did not get to show its step."""
         ctx = self.current
         cpu, softirq, depth = (ctx.cpu.id, ctx.in_softirq, ctx.depth) if ctx else (0, False, 0)
-        self.trace.add(cpu, softirq, depth, message, "violation", cls.property)
+        self.trace.add(cpu, softirq, depth, message, "violation", cls.property, where)
         exc = cls(message)
         if cls.property in self.config.continue_after:
             self.reports.append(exc)
@@ -233,6 +255,7 @@ class World:
                 UseAfterFree,
                 f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by "
                 f"{obj.freed_where}{now}",
+                where=what,
             )
 
     def check_bits(self, page: Page) -> None:
