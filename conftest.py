@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import textwrap
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -334,8 +335,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return  # a pytest-xdist worker: the controller prints the table
     if _REPLAYED:
         terminalreporter.section("pgfrag: replays")
-        for line in sorted(_REPLAYED):
-            terminalreporter.write_line(line)
+        for summary in sorted(_REPLAYED):
+            for line in summary.splitlines():  # wrapped to fit a mail
+                wrapped = textwrap.wrap(line, 80, subsequent_indent="    ", break_on_hyphens=False)
+                for part in wrapped:
+                    terminalreporter.write_line(part)
     if not _RESULTS:
         return
     designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in _RESULTS)]  # type: ignore[attr-defined]

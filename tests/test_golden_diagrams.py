@@ -19,18 +19,13 @@ import os
 from pathlib import Path
 
 import pytest
+from replay_helpers import BUILTIN, DESIGNS, KNOWN, KNOWN_IDS, REPLAYS, ROOT
 
-from designs.registry import load_designs
 from stateful.replay_file import check_replay, load_replay
 from stateful.trace import DIAGRAM_WIDTH
 
-ROOT = Path(__file__).resolve().parent.parent
-REPLAYS = ROOT / "replays"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = bool(os.environ.get("PGFRAG_UPDATE_GOLDEN"))
-DESIGNS = load_designs()
-BUILTIN = {name: cls for name, cls in DESIGNS.items() if cls.__module__.startswith("designs.")}
-KNOWN = sorted((name, prop) for name, cls in BUILTIN.items() for prop in cls.known)
 
 
 def _known_bug(path: Path) -> bool:
@@ -43,7 +38,7 @@ def _known_bug(path: Path) -> bool:
 FILES = [path for path in sorted(REPLAYS.glob("*.json")) if _known_bug(path)]
 
 
-@pytest.mark.parametrize(("design", "prop"), KNOWN, ids=[f"{d}:{p}" for d, p in KNOWN])
+@pytest.mark.parametrize(("design", "prop"), KNOWN, ids=KNOWN_IDS)
 def test_every_known_bug_has_a_golden_diagram(design: str, prop: str) -> None:
     golden = GOLDEN / f"{design}--{prop}.txt"
     if UPDATE and not golden.exists():

@@ -12,19 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from replay_helpers import BUILTIN, DESIGNS, KNOWN, KNOWN_IDS, REPLAYS
 
-from designs.registry import load_designs
 from stateful.replay_file import check_replay, load_replay
 
-ROOT = Path(__file__).resolve().parent.parent
-REPLAYS = ROOT / "replays"
-DESIGNS = load_designs()
-BUILTIN = {name: cls for name, cls in DESIGNS.items() if cls.__module__.startswith("designs.")}
 FILES = sorted(REPLAYS.glob("*.json"))
-KNOWN = sorted((name, prop) for name, cls in BUILTIN.items() for prop in cls.known)
 
 
-@pytest.mark.parametrize(("design", "prop"), KNOWN, ids=[f"{d}:{p}" for d, p in KNOWN])
+@pytest.mark.parametrize(("design", "prop"), KNOWN, ids=KNOWN_IDS)
 def test_every_known_bug_has_a_replay_file(design: str, prop: str) -> None:
     path = REPLAYS / f"{design}--{prop}.json"
     assert path.exists(), f"{path} missing: `pytest --design {design}` saves it"
