@@ -138,6 +138,13 @@ def pytest_configure(config: pytest.Config) -> None:
             )
     config.pgfrag_designs = designs  # type: ignore[attr-defined]
     _show_progress(config)
+    report = config.getoption("report")
+    if report and Path(report).suffix.lower() == ".md":
+        # Found now, not after a six-minute run: the Markdown is written beside the HTML.
+        raise pytest.UsageError(
+            f"--report {report}: give the HTML file (e.g. report.html); "
+            "the Markdown is written beside it"
+        )
     replays = []
     for name in config.getoption("replay"):
         try:

@@ -434,3 +434,17 @@ def test_report_option_writes_what_the_run_found(tmp_path: Path) -> None:
     saved = tmp_path / "replays" / "hugh-v1--list-corruption.json"
     assert f"pytest --replay {saved}" in markdown
     assert "list_add corruption" in markdown or "list_del corruption" in markdown
+
+
+def test_report_option_refuses_a_markdown_path_before_running(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "--report", str(tmp_path / "r.md")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "give the HTML file" in done.stderr
+    assert not (tmp_path / "r.md").exists()
