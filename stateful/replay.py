@@ -37,24 +37,28 @@ class Step:
 class Outcome:
     violation: Violation | None
     machine: Any
-    skipped: int  # steps whose precondition no longer held
+    skipped_at: list[int]  # the steps (1-based) whose precondition no longer held
     # A violation of a property the machine was not hunting: it ended the run
     # (the search discards such an example) before the hunted one could happen.
     other: Violation | None = None
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_at)
 
 
 def replay(machine_cls: type, steps: Sequence[Step]) -> Outcome:
     """Run `steps` on a fresh machine; a step whose precondition fails is skipped."""
     machine = machine_cls()
-    skipped = 0
+    skipped: list[int] = []
     try:
-        for step in steps:
+        for number, step in enumerate(steps, 1):
             fn = getattr(machine_cls, step.rule, None)
             spec = getattr(fn, RULE_MARKER, None)
             if spec is None:
                 raise ValueError(f"no rule named {step.rule!r} in {machine_cls.__name__}")
             if not all(pre(machine) for pre in spec.preconditions):
-                skipped += 1
+                skipped.append(number)
                 continue
             getattr(machine, step.rule)(**dict(step.args))
             machine.design_invariants()

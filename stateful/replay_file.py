@@ -234,12 +234,17 @@ class ReplayCheck:
     violation: Violation | None  # the file's property: it still happens
     other: Violation | None  # another fatal violation ended the run first
     warnings: list[Violation]  # warning-class reports on the way (lockdep, WARN_ON)
-    skipped: int  # steps whose precondition does not hold on this design
+    skipped_at: list[int]  # steps (1-based) whose precondition does not hold on this design
     diagram: str
 
     @property
     def still_happens(self) -> bool:
         return self.violation is not None
+
+    @property
+    def as_recorded(self) -> bool:
+        """Every step ran: the verdict is about the recorded interleaving."""
+        return not self.skipped_at
 
     def summary(self) -> str:
         prop, n = self.replay.property, len(self.replay.steps)
@@ -247,21 +252,27 @@ class ReplayCheck:
         if self.design != self.replay.design:
             where = f"{self.design} (recorded on {self.replay.design})"
         head = f"{self.path} on {where}: {prop}"
+        named = [f"{i} ({self.replay.steps[i - 1].rule})" for i in self.skipped_at]
+        listed = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
+        skipped = f"{'steps' if len(named) > 1 else 'step'} {listed}"
         if self.violation is not None:
             first = str(self.violation).splitlines()[0]
             worded = "" if first == self.replay.expected else " (worded differently)"
             line = f"{head} STILL HAPPENS{worded}: {first}"
+        elif not self.as_recorded:
+            line = (
+                f"{head} CANNOT BE TOLD: {skipped} of {n} cannot run on {self.design} "
+                f"(the rule's precondition does not hold there), so this is not the "
+                f"recorded interleaving"
+            )
         elif self.other is not None:
             first = str(self.other).splitlines()[0]
             line = f"{head} did not happen: the run ended first in {self.other.property}: {first}"
         else:
             line = f"{head} no longer happens: the {n} steps ran and the machine drained clean"
         notes = []
-        if self.skipped:
-            notes.append(
-                f"{self.skipped} of {n} steps skipped: their precondition does not hold on "
-                f"{self.design}"
-            )
+        if self.skipped_at and self.violation is not None:
+            notes.append(f"{skipped} skipped: the rule's precondition does not hold")
         if self.warnings:
             notes.append("also reported: " + ", ".join(w.property for w in self.warnings))
         return line + "".join(f"\n  ({note})" for note in notes)
@@ -279,6 +290,6 @@ def check_replay(path: Path, replay: ReplayFile, design_cls: type[Design]) -> Re
         violation=outcome.violation,
         other=outcome.other,
         warnings=list(world.reports),
-        skipped=outcome.skipped,
+        skipped_at=outcome.skipped_at,
         diagram=world.trace.render(world.config.ncpus),
     )

@@ -53,6 +53,14 @@ def test_replay_on_the_fixed_sibling_passes() -> None:
     assert "1 passed" in _said(done)
 
 
+def test_replay_that_cannot_run_a_step_says_it_cannot_tell() -> None:
+    """upstream-6.4 offers no pte_free_defer: its verdict would be about
+    another interleaving, so the replay fails rather than pass."""
+    done = _run("--replay", str(DEADLOCK.relative_to(ROOT)), "--design", "upstream-6.4")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "deadlock CANNOT BE TOLD: step 3 (pte_free_defer) of 4 cannot run" in _said(done)
+
+
 def test_pgfrag_replays_a_file_from_anywhere(tmp_path: Path) -> None:
     mailed = tmp_path / "from-the-list.json"
     mailed.write_bytes(DEADLOCK.read_bytes())

@@ -8,7 +8,8 @@ counterexample of that property if the survey found one, and saves it as a
 replay file (stateful/replay_file.py).
 
 `test_replay` runs only under `--replay FILE`: it replays the file on its
-design (or each `--design`) and fails while the violation still happens.
+design (or each `--design`) and fails while the violation still happens,
+or when a step cannot run there (then it is not the recorded interleaving).
 """
 
 from __future__ import annotations
@@ -73,3 +74,5 @@ def test_replay(
         raise type(check.violation)(f"{check.summary()}\n\n{check.diagram}")
     if check.other is not None:
         raise type(check.other)(f"{check.summary()}\n\n{check.diagram}")
+    if not check.as_recorded:
+        pytest.fail(check.summary(), pytrace=False)
