@@ -125,9 +125,9 @@ def _machine_config(raw: Mapping[str, Any], path: Path) -> MachineConfig:
 
 def _steps(raw: list[Any], path: Path) -> tuple[Step, ...]:
     rules = {
-        name
+        name: set(rule.arguments)
         for name in dir(KernelMachine)
-        if getattr(getattr(KernelMachine, name, None), RULE_MARKER, None) is not None
+        if (rule := getattr(getattr(KernelMachine, name, None), RULE_MARKER, None)) is not None
     }
     steps = []
     for n, entry in enumerate(raw, 1):
@@ -142,6 +142,12 @@ def _steps(raw: list[Any], path: Path) -> tuple[Step, ...]:
             isinstance(v, int) and isinstance(k, str) for k, v in args.items()
         ):
             raise _fail(path, f"step {n} ({rule}): args must map names to integers: {args!r}")
+        if set(args) != rules[rule]:
+            raise _fail(
+                path,
+                f"step {n} ({rule}): arguments {sorted(args)}; the rule takes "
+                f"{sorted(rules[rule])}",
+            )
         steps.append(Step.of(rule, args))
     return tuple(steps)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stateful.replay_file import ReplayFile, load_replay, save_replay
+from stateful.replay_file import ReplayError, ReplayFile, load_replay, save_replay
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLOCK = ROOT / "replays" / "hugh-hh--deadlock.json"
@@ -113,6 +113,15 @@ def test_file_with_an_unknown_rule_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "rule.json"
     path.write_text(json.dumps(doc))
     assert "step 1: no rule named 'page_table_alloc_bulk'" in _refused(path)
+
+
+def test_file_with_a_missing_argument_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(DEADLOCK.read_text())
+    del doc["steps"][3]["args"]["irq"]
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ReplayError, match=r"step 4 \(tlb_flush_mm_lazy\): arguments"):
+        load_replay(path)
 
 
 def test_saving_never_overwrites_a_different_file(tmp_path: Path) -> None:
