@@ -25,6 +25,7 @@ from stateful.measures import measure, render_contention, render_measures
 from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayError, load_replay
 from stateful.report import FoundBug, ReportData, write_report
+from stateful.trace import DIAGRAM_WIDTH
 from stateful.violations import PROPERTIES, Violation
 
 ROOT = Path(__file__).parent
@@ -344,7 +345,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("pgfrag: replays")
         for summary in sorted(_REPLAYED):
             for line in summary.splitlines():  # wrapped to fit a mail
-                wrapped = textwrap.wrap(line, 80, subsequent_indent="    ", break_on_hyphens=False)
+                wrapped = textwrap.wrap(
+                    line, DIAGRAM_WIDTH, subsequent_indent="    ", break_on_hyphens=False
+                )
                 for part in wrapped:
                     terminalreporter.write_line(part)
     if not _RESULTS:

@@ -244,10 +244,6 @@ class ReplayCheck:
     diagram: str
 
     @property
-    def still_happens(self) -> bool:
-        return self.violation is not None
-
-    @property
     def as_recorded(self) -> bool:
         """Every step ran: the verdict is about the recorded interleaving."""
         return not self.skipped_at

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from replay_helpers import BUILTIN, DESIGNS, KNOWN, KNOWN_IDS, REPLAYS
+from replay_helpers import BUILTIN, DESIGNS, KNOWN, KNOWN_IDS, REPLAYS, replayed_on_its_design
 
 from stateful.replay_file import check_replay, load_replay
 
@@ -28,19 +28,17 @@ def test_every_known_bug_has_a_replay_file(design: str, prop: str) -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
 def test_replay_file_reproduces_its_violation(path: Path) -> None:
-    replay = load_replay(path)
-    check = check_replay(path, replay, DESIGNS[replay.design])
-    assert check.violation is not None, check.summary()
-    assert check.violation.property == replay.property
+    replay, check = replayed_on_its_design(path)
     assert str(check.violation).splitlines()[0] == replay.expected
     assert check.as_recorded
 
 
+PROPERTY = {path: load_replay(path).property for path in FILES}
 ELSEWHERE = [
     (path, design)
     for path in FILES
     for design, cls in sorted(BUILTIN.items())
-    if load_replay(path).property not in cls.known
+    if PROPERTY[path] not in cls.known
 ]
 
 

@@ -145,23 +145,22 @@ def _unlink(page: Page, fn: str) -> None:
         )
 
 
-def list_del(page: Page) -> Steps[None]:
-    head = page.list_of
-    _unlink(page, "list_del")
-    page.lru = Lru.POISONED
-    current.world().trace_step(f"list_del({page}->lru)")
+def _delete(page: Page, fn: str, after: Lru) -> None:
+    head = page.list_of  # None when not listed: no list changes, none to show
+    _unlink(page, fn)
+    page.lru = after
+    current.world().trace_step(f"{fn}({page}->lru)")
     if head is not None:
         _show(head)
+
+
+def list_del(page: Page) -> Steps[None]:
+    _delete(page, "list_del", Lru.POISONED)
     yield None
 
 
 def list_del_init(page: Page) -> Steps[None]:
-    head = page.list_of  # None when self-linked: nothing changes, nothing to show
-    _unlink(page, "list_del_init")
-    page.lru = Lru.INIT
-    current.world().trace_step(f"list_del_init({page}->lru)")
-    if head is not None:
-        _show(head)
+    _delete(page, "list_del_init", Lru.INIT)
     yield None
 
 
