@@ -54,7 +54,8 @@ class Gerald(Upstream64):
         bit = table.bit
         assert bit is not None
         yield from k.spin_lock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << bit)
+        mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << (bit + 24))
+        mask >>= 24
         if not mask & 0x03 and mask & 0x0C != 0x0C:
             yield from k.list_del(page)
         yield from k.spin_unlock_bh(mm.context.lock)

@@ -68,19 +68,19 @@ class HughHH(Design):
         if (yield from k.mm_alloc_pgste(mm)):
             page = yield from k.alloc_page()
             yield from k.write_pt_mm(page, self.pt_mm_of(mm))
-            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
             return k.table_of(page, None)
         table = None
         yield from k.spin_lock_bh(self.pgtable_lock(mm))
         page = yield from k.list_first_entry_or_null(self.pgtable_list(mm))
         if page is not None:
-            mask = yield from k.atomic_read(page)
+            mask = (yield from k.atomic_read(page)) >> 24
             # Cannot be on this list if either half is pending free.
             yield from k.WARN_ON_ONCE(bool(mask & ~0x03), "page_table_alloc: listed page pending")
             # One or other half must be available, but not both.
             yield from k.WARN_ON_ONCE(mask in (0x00, 0x03), "page_table_alloc: listed page full")
             bit = mask & AA  # lower allocated -> take the upper
-            yield from k.atomic_xor_bits(page, AA << bit)
+            yield from k.atomic_xor_bits(page, AA << (bit + 24))
             yield from k.list_del(page)
             table = k.table_of(page, bit)
         yield from k.spin_unlock_bh(self.pgtable_lock(mm))
@@ -88,7 +88,7 @@ class HughHH(Design):
             return table
         page = yield from k.alloc_page()
         yield from k.write_pt_mm(page, self.pt_mm_of(mm))
-        yield from k.atomic_xor_bits(page, AA)
+        yield from k.atomic_xor_bits(page, AA << 24)
         yield from k.spin_lock_bh(self.pgtable_lock(mm))
         yield from k.list_add(page, self.pgtable_list(mm))
         yield from k.spin_unlock_bh(self.pgtable_lock(mm))
@@ -102,14 +102,15 @@ class HughHH(Design):
         page = table.page
         yield from self._warn_pt_mm(page, mm, "page_table_free")
         if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
             yield from k.free_page(page)
             return
         bit = table.bit
         assert bit is not None
         yield from k.spin_lock_bh(self.pgtable_lock(mm))
         # No temporary PP any more: only the AA bit is cleared.
-        mask = yield from k.atomic_xor_bits(page, AA << bit)
+        mask = yield from k.atomic_xor_bits(page, AA << (bit + 24))
+        mask >>= 24
         if mask & 0x03:  # other half is allocated
             yield from k.list_add(page, self.pgtable_list(mm))
         elif not mask & 0x30:  # other half not pending
@@ -127,7 +128,8 @@ class HughHH(Design):
         bit = table.bit
         assert bit is not None
         yield from k.spin_lock_bh(self.pgtable_lock(mm))
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << (bit + 24))
+        mask >>= 24
         if not mask & 0x03 and mask & 0x30 != 0x30:
             # The other half is free and not pending, so the page was listed.
             yield from k.list_del(page)
@@ -137,20 +139,22 @@ class HughHH(Design):
     def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
         page, half = tagged.page, tagged.tag
         if half == 0x03:
-            mask = yield from k.atomic_xor_bits(page, 0x03)
+            mask = yield from k.atomic_xor_bits(page, 0x03 << 24)
             yield from k.free_page(page)
             return
-        mask = yield from k.atomic_read(page)
+        mask = (yield from k.atomic_read(page)) >> 24
         if mask & 0x03:
             # The other half is allocated: the mm was alive at that instant.
             mm = yield from k.read_pt_mm(page)
             yield from k.spin_lock_bh(self.pgtable_lock(mm))
-            mask = yield from k.atomic_xor_bits(page, half << 4)
+            mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
+            mask >>= 24
             if mask & 0x03:
                 yield from k.list_add(page, self.pgtable_list(mm))
             yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         else:
-            mask = yield from k.atomic_xor_bits(page, half << 4)
+            mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
+            mask >>= 24
         if mask == 0:
             yield from k.free_page(page)
 
@@ -163,7 +167,8 @@ class HughHH(Design):
         bit = table.bit
         assert bit is not None
         yield from k.spin_lock_bh(self.pgtable_lock(mm))
-        mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << bit)
+        mask = yield from k.atomic_xor_bits(page, (AA | HH | PP) << (bit + 24))
+        mask >>= 24
         if not mask & 0x03 and mask & 0x30 != 0x30:
             yield from k.list_del(page)
         yield from k.spin_unlock_bh(self.pgtable_lock(mm))
@@ -179,7 +184,8 @@ class HughHH(Design):
 
     def pte_free_half(self, head: k.PageRcuHead, bit: int) -> k.Steps[None]:
         page = head.page
-        mask = yield from k.atomic_xor_bits(page, HH << bit)
+        mask = yield from k.atomic_xor_bits(page, HH << (bit + 24))
+        mask >>= 24  # NOT in the posted C: see the header
         yield from k.hook("tlb_remove_table", k.tagged(page, 1 << bit))
         if mask & (HH << (bit ^ 1)):
             # The other half was deferred while our rcu_head was in use.

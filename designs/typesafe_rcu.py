@@ -114,22 +114,24 @@ class TypesafeRcu(HughHH):
     def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
         page, half = tagged.page, tagged.tag
         if half == 0x03:
-            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
             yield from k.free_page(page)
             return
-        mask = yield from k.atomic_read(page)
+        mask = (yield from k.atomic_read(page)) >> 24
         if mask & 0x03:
             # The other half was allocated at that instant. Its mm may have
             # exited since, and the struct been freed or handed to another mm:
             # it is still a pgtable_list, so lock it and look again.
             pt = yield from k.read_pt_mm(page)
             yield from k.spin_lock_bh(pt.lock)
-            mask = yield from k.atomic_xor_bits(page, half << 4)
+            mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
+            mask >>= 24
             if mask & 0x03:
                 yield from k.list_add(page, pt.list)
             yield from k.spin_unlock_bh(pt.lock)
         else:
-            mask = yield from k.atomic_xor_bits(page, half << 4)
+            mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
+            mask >>= 24
         if mask == 0:
             yield from k.free_page(page)
 

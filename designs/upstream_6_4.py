@@ -39,25 +39,25 @@ class Upstream64(Design):
         if (yield from k.mm_alloc_pgste(mm)):
             page = yield from k.alloc_page()
             yield from self.pgste_page_init(page)
-            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
             return k.table_of(page, None)
         table = None
         yield from k.spin_lock_bh(mm.context.lock)
         page = yield from k.list_first_entry_or_null(mm.context.pgtable_list)
         if page is not None:
-            mask = yield from k.atomic_read(page)
+            mask = (yield from k.atomic_read(page)) >> 24
             # Pending halves count as taken: a half with PP set is not free yet.
             mask = (mask | (mask >> 4)) & 0x03
             if mask != 0x03:
                 bit = mask & 1  # 1 -> the upper 2K is the free one
-                yield from k.atomic_xor_bits(page, AA << bit)
+                yield from k.atomic_xor_bits(page, AA << (bit + 24))
                 yield from self.alloc_list_del(page)
                 table = k.table_of(page, bit)
         yield from k.spin_unlock_bh(mm.context.lock)
         if table is not None:
             return table
         page = yield from k.alloc_page()
-        yield from k.atomic_xor_bits(page, AA)
+        yield from k.atomic_xor_bits(page, AA << 24)
         yield from k.spin_lock_bh(mm.context.lock)
         yield from k.list_add(page, mm.context.pgtable_list)
         yield from k.spin_unlock_bh(mm.context.lock)
@@ -66,7 +66,7 @@ class Upstream64(Design):
     def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         page = table.page
         if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
             yield from self.page_table_release(page)
             return
         bit = table.bit
@@ -74,10 +74,12 @@ class Upstream64(Design):
         yield from k.spin_lock_bh(mm.context.lock)
         # The temporary PP (c2c224932fd0): until it drops below, a racing
         # __tlb_remove_table of the other half cannot see 0 and free the page.
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << (bit + 24))
+        mask >>= 24
         yield from self.free_list_step(mm, page, mask, tail=False)
         yield from k.spin_unlock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, PP << bit)
+        mask = yield from k.atomic_xor_bits(page, PP << (bit + 24))
+        mask >>= 24
         if mask == 0:
             yield from self.page_table_release(page)
 
@@ -89,7 +91,8 @@ class Upstream64(Design):
         bit = table.bit
         assert bit is not None
         yield from k.spin_lock_bh(mm.context.lock)
-        mask = yield from k.atomic_xor_bits(page, (AA | PP) << bit)
+        mask = yield from k.atomic_xor_bits(page, (AA | PP) << (bit + 24))
+        mask >>= 24
         # At the tail: the half is not reusable until its PP clears.
         yield from self.free_list_step(mm, page, mask, tail=True)
         yield from k.spin_unlock_bh(mm.context.lock)
@@ -98,9 +101,10 @@ class Upstream64(Design):
     def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
         page, half = tagged.page, tagged.tag
         if half == 0x03:
-            yield from k.atomic_xor_bits(page, 0x03)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
         else:
-            mask = yield from k.atomic_xor_bits(page, half << 4)
+            mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
+            mask >>= 24
             if mask != 0:
                 return
         yield from self.page_table_release(page)

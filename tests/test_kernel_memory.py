@@ -43,8 +43,9 @@ def test_atomic_read_of_a_freed_page_is_use_after_free() -> None:
 def test_atomic_read_of_a_live_page_is_fine() -> None:
     w = make_world()
     page = new_page(w)
-    assert run_task(w, k.atomic_xor_bits(page, 0x01)) == 0x01
-    assert run_task(w, k.atomic_read(page), cpu=1) == 0x01
+    # The whole _refcount: the fragment byte over the page's own count of 1.
+    assert run_task(w, k.atomic_xor_bits(page, 0x01 << 24)) == 0x01000001
+    assert run_task(w, k.atomic_read(page), cpu=1) == 0x01000001
     assert not page.freed and id(page) in w.allocator.live
 
 
@@ -120,13 +121,15 @@ def test_aa_and_pp_of_one_half_is_bad_bits(bits: int, half: str) -> None:
         BadBits,
         match=rf"impossible P0->_refcount upper byte {bits:#04x}: AA and PP of the {half} half",
     ):
-        run_task(w, k.atomic_xor_bits(page, bits))
+        run_task(w, k.atomic_xor_bits(page, bits << 24))
 
 
 def test_allocated_to_pending_transitions_are_not_bad_bits() -> None:
     w = make_world()
     page = new_page(w)
-    seen = [run_task(w, k.atomic_xor_bits(page, bits)) for bits in (0x01, 0x02, 0x11, 0x10)]
+    seen = [
+        run_task(w, k.atomic_xor_bits(page, bits << 24)) >> 24 for bits in (0x01, 0x02, 0x11, 0x10)
+    ]
     assert seen == [0x01, 0x03, 0x12, 0x02]  # lower: AA -> PP -> free; upper still AA
     assert w.reports == []
 
@@ -134,7 +137,7 @@ def test_allocated_to_pending_transitions_are_not_bad_bits() -> None:
 def test_bad_bits_is_a_warning_the_run_can_go_on_after() -> None:
     w = make_world(continue_after={"bad-bits"})
     page = new_page(w)
-    assert run_task(w, k.atomic_xor_bits(page, 0x11)) == 0x11
+    assert run_task(w, k.atomic_xor_bits(page, 0x11 << 24)) >> 24 == 0x11
     assert [r.property for r in w.reports] == ["bad-bits"]
 
 
@@ -151,7 +154,7 @@ def test_warn_on_once_fires_as_bad_bits_only_when_the_condition_holds() -> None:
 def test_a_page_still_allocated_at_quiescence_is_a_leak() -> None:
     w = make_world()
     page = new_page(w)
-    run_task(w, k.atomic_xor_bits(page, 0x01))
+    run_task(w, k.atomic_xor_bits(page, 0x01 << 24))
     with pytest.raises(
         Leak, match=r"kmemleak: 1 new suspected memory leaks: P0 \(pgtable, _refcount byte 0x01\)"
     ):
@@ -173,3 +176,20 @@ def test_nothing_left_allocated_is_no_leak() -> None:
     run_task(w, k.mmdrop(mm))
     check_leaks(w)
     assert w.allocator.live == {} and mm.freed and w.reports == []
+
+
+def test_the_low_bits_of_refcount_are_the_page_count_not_the_fragment_bits() -> None:
+    """A test of the returned value without `>> 24` reads the page's own
+    reference count, as the C would: the posted pte_free_half's slip."""
+    w = make_world()
+    page = new_page(w)
+    run_task(w, k.atomic_xor_bits(page, 0x03 << 24))  # both halves allocated
+    mask = run_task(w, k.atomic_xor_bits(page, 0x15 << 24))  # lower deferred: HH and PP
+    assert mask >> 24 == 0x16 and mask & 0x0C == 0  # the unshifted test sees no HH bit
+
+
+def test_a_mask_not_shifted_into_the_upper_byte_is_refused() -> None:
+    w = make_world()
+    page = new_page(w)
+    with pytest.raises(ValueError, match="shifted by 24"):
+        run_task(w, k.atomic_xor_bits(page, 0x11))

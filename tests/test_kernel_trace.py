@@ -79,7 +79,7 @@ def test_a_spinning_context_names_the_holder_and_says_when_it_got_the_lock() -> 
 def test_the_ipi_of_tlb_remove_table_sync_one_is_marked_on_every_other_cpu() -> None:
     w = make_world(ncpus=3)
     page = new_page(w)
-    run_task(w, k.atomic_xor_bits(page, 0x03))  # a whole 4K table, allocated
+    run_task(w, k.atomic_xor_bits(page, 0x03 << 24))  # a whole 4K table, allocated
     tlb = tlb_gather_mmu(MMStruct.create("mm0", False), batch_alloc_fails=True)
     run_task(w, k.tlb_remove_table(tlb, k.tagged(page, 0x03)), cpu=1)
     assert w.steps == counted(w)

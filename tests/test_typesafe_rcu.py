@@ -50,7 +50,8 @@ class LockAlways(TypesafeRcu):
         assert half != 0x03, "the scenarios have no PGSTE tables"
         pt = yield from k.read_pt_mm(page)
         yield from k.spin_lock_bh(pt.lock)
-        mask = yield from k.atomic_xor_bits(page, half << 4)
+        mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
+        mask >>= 24
         if mask & 0x03:
             yield from k.list_add(page, pt.list)
         yield from k.spin_unlock_bh(pt.lock)

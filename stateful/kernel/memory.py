@@ -6,6 +6,12 @@ at the step that makes it, worded as KASAN would.
 
 The upper byte of `page->_refcount` is kept as its own field, `refbyte`,
 with the kernel's bit values; it changes only through `atomic_xor_bits`.
+`atomic_read` and `atomic_xor_bits` take and return the whole `_refcount`,
+as the kernel's do: the upper byte shifted by 24, over the page's ordinary
+reference count in the low bits (1 for a page-table page). A design writes
+`>> 24` wherever the C shifts, and a test without the shift reads the low
+bits, as the C would. The trace shows the upper byte only, as kernel
+developers quote it (0x13, not 0x13000001).
 """
 
 from __future__ import annotations
@@ -130,22 +136,41 @@ def free_page(page: Page) -> Steps[None]:
     yield None
 
 
+# The low bits of a page-table page's _refcount: its ordinary reference
+# count, 1 from alloc_page until __free_page (the fragment bits live above).
+PAGE_REFCOUNT = 1
+REFCOUNT_SHIFT = 24
+
+
+def refcount_of(page: Page) -> int:
+    """The whole page->_refcount: the fragment byte over the ordinary count."""
+    return (page.refbyte << REFCOUNT_SHIFT) | PAGE_REFCOUNT
+
+
 def atomic_read(page: Page) -> Steps[int]:
+    """atomic_read(&page->_refcount): the whole value (shift it to test the byte)."""
     w = current.world()
     w.access(page, f"atomic_read(&{page}->_refcount)")
-    value = page.refbyte
-    w.trace_step(f"atomic_read({page}) -> {value:#04x}")
+    value = refcount_of(page)
+    w.trace_step(f"atomic_read({page}) -> {page.refbyte:#04x}")
     yield None
     return value
 
 
 def atomic_xor_bits(page: Page, bits: int) -> Steps[int]:
-    """Returns the new upper byte, as the kernel's atomic_xor_bits returns the new value."""
+    """atomic_xor_bits(&page->_refcount, bits): `bits` is the whole-word mask,
+    as the C writes it (`0x11U << (bit + 24)`); returns the whole new value."""
+    if bits & ((1 << REFCOUNT_SHIFT) - 1) or bits >> (REFCOUNT_SHIFT + 8):
+        raise ValueError(
+            f"atomic_xor_bits({page}, {bits:#x}): the fragment bits are the upper byte "
+            "of _refcount; write the mask as the C does, shifted by 24"
+        )
     w = current.world()
     w.access(page, f"atomic_xor_bits(&{page}->_refcount)")
-    page.refbyte ^= bits
-    value = page.refbyte
-    w.trace_step(f"atomic_xor_bits({page}, {bits:#04x}) -> {value:#04x}")
+    byte = bits >> REFCOUNT_SHIFT
+    page.refbyte ^= byte
+    value = refcount_of(page)
+    w.trace_step(f"atomic_xor_bits({page}, {byte:#04x}) -> {page.refbyte:#04x}")
     w.check_bits(page)
     yield None
     return value
