@@ -1,12 +1,31 @@
 """hugh-hh: Hugh Dickins' HH-bit rework of page_table_free / pte_free_defer.
 
-Source:   "[PATCH 07/12] s390: add pte_free_defer(), with use of mmdrop_async()",
-          the rework reviewed on linux-mm on 13-15 June 2023 (see shared/seed),
-          with Gerald Schaefer's two compile fixes (rcu_head type, missing ';').
+Source:   linux-s390, Hugh Dickins, 12 Jun 2023 23:34 PDT (13 Jun UTC), the
+          rework "[PATCH 07/12] s390: add pte_free_defer() for pgtables sharing
+          page" posted inline in "Re: [PATCH 07/12] s390: add pte_free_defer(),
+          with use of mmdrop_async()", Message-ID
+          <a948f24b-4fe6-8bc0-221a-65e9ccc8371a@google.com>; reviewed on 14-15
+          June (shared/seed). With Gerald Schaefer's two compile fixes
+          (`struct rcu_read` -> `struct rcu_head` in pte_free_now1, the missing
+          ';' after call_rcu in pte_free_defer), which change no step.
 Rule:     a page is not on pgtable_list while either half is pending free;
           afterwards __tlb_remove_table relinks it (other half allocated) or
           frees it, so __tlb_remove_table takes mm->context.lock, found
           through page->pt_mm.
+Audit:    matches the posted C, slips included. pte_free_half does
+          `mask = atomic_xor_bits(&page->_refcount, 0x04U << (bit + 24))` and
+          later tests `mask & 0x0CU` with no `mask >>= 24` in between: the
+          test reads the page's ordinary reference count (1), not the HH bits,
+          so it never queues the other half's deferred free. Modelled as
+          posted (k.atomic_xor_bits returns the whole _refcount); the intended
+          test is the design global-lock-intended. Left out, as in
+          upstream-6.4 (see its header): pgtable_pte_page_ctor/dtor,
+          arch_set_page_dat, memset64, allocation failure, gmap_unlink and
+          __tlb_remove_table's case 0x00. page_table_release_check is
+          upstream-6.4's (bad-bits, no step when the byte is 0). The model keeps
+          the page's ordinary reference count at 1: a transient speculative
+          reference (get_page_unless_zero on a pfn walk) raising it to 4..15
+          would make the posted test fire; no such reference is modelled.
 Verdicts (expected):
   - deadlock: tlb_flush_mm_lazy takes mm->context.lock with plain spin_lock,
     and a softirq __tlb_remove_table on the same CPU spins on it (the seed's
@@ -14,7 +33,13 @@ Verdicts (expected):
   - lockdep: the same lock is taken in softirq and with softirqs enabled;
   - use-after-free: __tlb_remove_table's atomic_read proves the mm alive only
     at that instant; the mm can exit and be freed before its spin_lock_bh
-    (Hugh's "unstable mm").
+    (Hugh's "unstable mm");
+  - leak (found by the machine once pte_free_half was modelled as posted):
+    both halves pass through pte_free_defer, the second while the first's
+    rcu_head is queued, so it leaves its call_rcu to pte_free_half; that
+    tests the low bits of _refcount and never makes it. The page stays at
+    HH|PP of the second half (0x14 or 0x28) for ever, with that table in it.
+    Four rules, no preemption: alloc, alloc, pte_free_defer, pte_free_defer.
 Open in the thread: whether dropping the temporary PP of c2c224932fd0 from
 page_table_free reintroduces that race. The verdict table answers it.
 """
@@ -24,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from designs.base import AA, HH, PP, Design
+from designs.upstream_6_4 import page_table_release_check
 from stateful.kernel import api as k
 from stateful.kernel.world import World
 
@@ -39,6 +65,9 @@ class HughHH(Design):
         "softirqs enabled (tlb_flush_mm_lazy)",
         "use-after-free": "unstable mm: __tlb_remove_table locks page->pt_mm after the mm "
         "it saw alive has exited and been freed",
+        "leak": "pte_free_half tests `mask & 0x0CU` without `mask >>= 24` (the page's own "
+        "refcount): when both halves were deferred, the second one's call_rcu is never made, "
+        "and its table and the page leak",
     }
     supports_defer = True
 
@@ -102,7 +131,9 @@ class HughHH(Design):
         page = table.page
         yield from self._warn_pt_mm(page, mm, "page_table_free")
         if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.atomic_xor_bits(page, 0x03 << 24)
+            mask = yield from k.atomic_xor_bits(page, 0x03 << 24)
+            mask >>= 24
+            yield from page_table_release_check(page, 0x03, mask)
             yield from k.free_page(page)
             return
         bit = table.bit
@@ -117,6 +148,7 @@ class HughHH(Design):
             yield from k.list_del(page)
         yield from k.spin_unlock_bh(self.pgtable_lock(mm))
         if mask == 0:
+            yield from page_table_release_check(page, 1 << bit, mask)
             yield from k.free_page(page)
 
     def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
@@ -140,6 +172,8 @@ class HughHH(Design):
         page, half = tagged.page, tagged.tag
         if half == 0x03:
             mask = yield from k.atomic_xor_bits(page, 0x03 << 24)
+            mask >>= 24
+            yield from page_table_release_check(page, half, mask)
             yield from k.free_page(page)
             return
         mask = (yield from k.atomic_read(page)) >> 24
@@ -156,6 +190,7 @@ class HughHH(Design):
             mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
             mask >>= 24
         if mask == 0:
+            yield from page_table_release_check(page, half, mask)
             yield from k.free_page(page)
 
     def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
@@ -185,10 +220,10 @@ class HughHH(Design):
     def pte_free_half(self, head: k.PageRcuHead, bit: int) -> k.Steps[None]:
         page = head.page
         mask = yield from k.atomic_xor_bits(page, HH << (bit + 24))
-        mask >>= 24  # NOT in the posted C: see the header
         yield from k.hook("tlb_remove_table", k.tagged(page, 1 << bit))
-        if mask & (HH << (bit ^ 1)):
-            # The other half was deferred while our rcu_head was in use.
+        # As posted: no `mask >>= 24`, so this reads the low bits of
+        # _refcount (the page's own count, 1), not the HH bits (see header).
+        if mask & 0x0C:
             yield from k.call_rcu(page.rcu_head, self.pte_free_now[bit ^ 1])
 
     def pte_free_now0(self, head: k.PageRcuHead) -> k.Steps[None]:

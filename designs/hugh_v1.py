@@ -16,8 +16,15 @@ Verdicts (expected):
     tlb_flush_mm_lazy takes it with plain spin_lock, softirqs enabled;
   - deadlock: that softirq spins on the lock tlb_flush_mm_lazy holds on the
     same CPU.
+Audit:    matches the posted C. pte_free_defer: mmgrab(mm); page->pt_mm =
+          mm + half; call_rcu(&page->rcu_head, pte_free_now). pte_free_now:
+          decode page->pt_mm, page_table_free(mm, table), mmdrop_async(mm).
+          The rest is upstream-6.4, with that module's differences (see its
+          header). mmdrop_async is modelled as mmdrop: it moves the final
+          __mmdrop to a workqueue, and the model's free at once is one of the
+          schedules that workqueue allows.
 Choice:   a PGSTE table is encoded as half 0, which page_table_free's PGSTE
-          path ignores.
+          path ignores (the model stores no half for it: same steps).
 """
 
 from __future__ import annotations

@@ -1,14 +1,32 @@
 """merged-6.6: what was merged, "s390: add pte_free_defer() for pgtables sharing page".
 
-Source:   v6.6, commit "s390: add pte_free_defer() for pgtables sharing page"
-          (Hugh Dickins, with Gerald Schaefer and Alexander Gordeev).
+Source:   v6.6, commit 8211dad627981 "s390: add pte_free_defer() for pgtables
+          sharing page" (Hugh Dickins, Reviewed-by Gerald Schaefer), posted as
+          [PATCH v3 07/13] on 11 Jul 2023, Message-ID
+          <94eccf5f-264c-8abe-4567-e77f4b4e14a@google.com>.
 Rule:     upstream-6.4 plus PageActive. pte_free_defer marks the page Active
           and frees the table with page_table_free. An Active page never goes
           back on pgtable_list (list_del_init instead), so both its halves
           stay unusable until both are gone; when the byte reaches 0, an
           Active page is freed by call_rcu(pte_free_now) instead of at once.
-          page_table_release_check (CONFIG_DEBUG_VM) also complains about a
-          page released while still on a list.
+Audit:    matches the posted C:
+  - page_table_alloc: list_del_init from the list; INIT_LIST_HEAD(&page->lru)
+    for a PGSTE page;
+  - page_table_free, page_table_free_rcu: list_add (list_add_tail) only if
+    `(mask & 0x03U) && !PageActive(page)`, else list_del_init;
+  - page_table_free and __tlb_remove_table end in page_table_release_check,
+    then `TestClearPageActive ? call_rcu(pte_free_now) : pte_free_now()`;
+  - pte_free_defer: SetPageActive, page_table_free, then
+    WARN_ON_ONCE(mm_alloc_pgste(mm)).
+  page_table_release_check (CONFIG_DEBUG_VM) is `if (!mask &&
+  list_empty(&page->lru)) return; dump_page(...)`: modelled with C's
+  short-circuit (list_empty is read only when the byte is 0). The kernel
+  only prints the dump ("page dumped because: Invalid pgtable ... release
+  half ... mask ...") and frees the page all the same; the model reports it
+  as bad-bits through WARN_ON_ONCE and goes on, as the kernel does.
+  Left out, as in upstream-6.4 (see its header): pgtable_pte_page_ctor/dtor,
+  arch_set_page_dat, memset64, allocation failure, gmap_unlink and
+  __tlb_remove_table's case 0x00.
 Verdicts (expected): every property held.
   - no list ever holds a page whose rcu_head can be queued: Active pages
     are taken off the list, and the rcu_head is used only at byte 0;
@@ -18,7 +36,7 @@ Verdicts (expected): every property held.
 Cost:     a deferred page's free half is wasted until both halves are gone.
 Choice:   pte_free_defer is never called on a PGSTE mm (s390 disables THP
           there, so khugepaged never retracts its page tables); the merged
-          WARN_ON_ONCE(mm_has_pgste) is kept and would report bad-bits.
+          WARN_ON_ONCE(mm_alloc_pgste) is kept and would report bad-bits.
 """
 
 from __future__ import annotations
@@ -50,13 +68,15 @@ class Merged66(Upstream64):
         else:
             yield from k.list_del_init(page)
 
-    def page_table_release(self, page: k.Page) -> k.Steps[None]:
-        """The byte reached 0 (page_table_free or __tlb_remove_table): the
-        release check, then free now or after a grace period."""
-        empty = yield from k.list_empty(page)
-        yield from k.WARN_ON_ONCE(
-            not empty, f"page_table_release_check: {page} released while on a list"
-        )
+    def page_table_release(self, page: k.Page, half: int = 0, mask: int = 0) -> k.Steps[None]:
+        """The end of page_table_free and __tlb_remove_table: the release
+        check, then free now or after a grace period."""
+        if mask or not (yield from k.list_empty(page)):
+            yield from k.WARN_ON_ONCE(
+                True,
+                f"page_table_release_check: dump_page({page}): Invalid pgtable "
+                f"release half {half:#04x} mask {mask:#04x}",
+            )
         if (yield from k.TestClearPageActive(page)):
             yield from k.call_rcu(page.rcu_head, self.pte_free_now)
         else:

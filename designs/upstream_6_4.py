@@ -1,8 +1,26 @@
 """upstream-6.4: s390 2K page-table fragments as of v6.4, after c2c224932fd0.
 
-Source:   arch/s390/mm/pgalloc.c at v6.4, with commit c2c224932fd0
-          ("s390/mm: fix race on mm->context.flush_mm" era fragment fix:
-          the temporary PP bit in page_table_free).
+Source:   arch/s390/mm/pgalloc.c at v6.4: page_table_alloc, page_table_free,
+          page_table_free_rcu, __tlb_remove_table and page_table_release_check;
+          __tlb_flush_mm_lazy from arch/s390/include/asm/tlbflush.h. The
+          temporary PP bit of page_table_free is commit c2c224932fd0
+          ("s390/mm: fix 2KB pgtable release race").
+Audit:    matches the v6.4 C, hook by hook, except what the model leaves out:
+  - pgtable_pte_page_ctor/dtor, arch_set_page_dat and the memset64 of a new
+    table: they touch only the page the caller owns at that moment (just
+    allocated, or about to be freed), so no other CPU can race with them;
+  - alloc_page and pgtable_pte_page_ctor never fail here (GFP_KERNEL);
+  - gmap_unlink in page_table_free_rcu's PGSTE path: the model has no gmap;
+    it takes the gmap's own locks, not mm->context.lock, and leaves the
+    _refcount byte and pgtable_list alone;
+  - __tlb_remove_table's case 0x00 (pmd/pud/p4d): only PTE tables are modelled;
+  - gmap_create/gmap_remove, the other plain spin_lock users of
+    mm->context.lock, are represented by __tlb_flush_mm_lazy.
+  page_table_release_check (CONFIG_DEBUG_VM) is modelled: it dump_page()s a
+  page released with fragment bits left in its byte. The kernel only prints
+  the dump and frees the page all the same; the model reports it as bad-bits
+  through WARN_ON_ONCE, so the run goes on as the kernel's does. It has no
+  step of its own when the byte is 0, as the C reads nothing then.
 Verdicts: every property held; early-reuse not applicable.
   - no pte_free_defer: the design offers nothing that must wait for RCU readers;
   - the temporary PP bit keeps a concurrent __tlb_remove_table of the other
@@ -66,8 +84,9 @@ class Upstream64(Design):
     def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         page = table.page
         if (yield from k.mm_alloc_pgste(mm)):
-            yield from k.atomic_xor_bits(page, 0x03 << 24)
-            yield from self.page_table_release(page)
+            mask = yield from k.atomic_xor_bits(page, 0x03 << 24)
+            mask >>= 24
+            yield from self.page_table_release(page, 0x03, mask)
             return
         bit = table.bit
         assert bit is not None
@@ -81,7 +100,7 @@ class Upstream64(Design):
         mask = yield from k.atomic_xor_bits(page, PP << (bit + 24))
         mask >>= 24
         if mask == 0:
-            yield from self.page_table_release(page)
+            yield from self.page_table_release(page, 1 << bit, mask)
 
     def page_table_free_rcu(self, tlb: k.MmuGather, table: k.Table) -> k.Steps[None]:
         mm, page = tlb.mm, table.page
@@ -101,13 +120,14 @@ class Upstream64(Design):
     def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
         page, half = tagged.page, tagged.tag
         if half == 0x03:
-            yield from k.atomic_xor_bits(page, 0x03 << 24)
+            mask = yield from k.atomic_xor_bits(page, 0x03 << 24)
+            mask >>= 24
         else:
             mask = yield from k.atomic_xor_bits(page, half << (4 + 24))
             mask >>= 24
             if mask != 0:
                 return
-        yield from self.page_table_release(page)
+        yield from self.page_table_release(page, half, mask)
 
     # The steps later designs change; a design module overrides only these.
 
@@ -125,8 +145,10 @@ class Upstream64(Design):
         else:
             yield from k.list_del(page)
 
-    def page_table_release(self, page: k.Page) -> k.Steps[None]:
-        """The byte reached 0."""
+    def page_table_release(self, page: k.Page, half: int = 0, mask: int = 0) -> k.Steps[None]:
+        """The end of page_table_free and __tlb_remove_table: `mask` is the
+        byte left (0 on the 2K paths, which return before this otherwise)."""
+        yield from page_table_release_check(page, half, mask)
         yield from k.free_page(page)
 
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
@@ -136,6 +158,17 @@ class Upstream64(Design):
 
     def invariants(self, world: World) -> Iterator[str]:
         yield from listed_pages_have_one_half_allocated(world)
+
+
+def page_table_release_check(page: k.Page, half: int, mask: int) -> k.Steps[None]:
+    """CONFIG_DEBUG_VM's dump_page of a page released with bits left in its
+    byte; reported as bad-bits through WARN_ON_ONCE (see the module header)."""
+    if mask:
+        yield from k.WARN_ON_ONCE(
+            True,
+            f"page_table_release_check: dump_page({page}): Invalid pgtable "
+            f"release half {half:#04x} mask {mask:#04x}",
+        )
 
 
 def listed_pages_have_one_half_allocated(world: World) -> Iterator[str]:

@@ -3,8 +3,8 @@
 Every mm that can exits first, with whatever is paused still paused; then
 every context runs to completion, grace periods end, softirqs run the ready
 callbacks (only where bh is enabled), the remaining mms exit. Whatever is still
-spinning when nothing else can move is a deadlock; whatever is still
-allocated at the end is a leak.
+spinning, or sleeping on a lock, when nothing else can move is a deadlock;
+whatever is still allocated at the end is a leak.
 """
 
 from __future__ import annotations
@@ -30,11 +30,23 @@ def _stuck(w: World) -> list[Context]:
     return [c for cpu in w.cpus for c in (cpu.task, cpu.softirq) if c is not None and not c.done]
 
 
+def _stall(stuck: list[Context]) -> str:
+    """Worded as the RCU stall detector (spinners) or the hung-task detector (sleepers)."""
+    spinning = [c for c in stuck if c.blocked is None or c.blocked.spins]
+    sleeping = [c for c in stuck if c not in spinning]
+    parts = [f"{c!r} spins in {c.blocked.why if c.blocked else '?'}" for c in spinning]
+    parts += [f"{c!r} sleeps in {c.blocked.why}" for c in sleeping if c.blocked]
+    if spinning:
+        return "rcu: INFO: rcu_sched detected stalls at teardown: " + "; ".join(parts)
+    return "INFO: task blocked for more than 120 seconds at teardown: " + "; ".join(parts)
+
+
 def _exit_with_work_in_flight(w: World, pt: ops.PageTables) -> None:
     """The processes exit first, while what is paused stays paused: a softirq
-    halfway through its callbacks, a task halfway through an operation on
-    another mm. An mm whose own task operation or RCU walk is in flight
-    cannot exit yet (its task holds it); it exits later, in the loop."""
+    halfway through its callbacks, khugepaged halfway through a retract, a
+    task halfway through an operation on another mm. An mm with a thread in
+    an operation cannot exit yet (that thread holds mm_users); it exits
+    later, in the loop. An exit that must wait for a lock sleeps meanwhile."""
     for mm in pt.exitable():
         idle = [cpu for cpu in w.cpus if cpu.idle]
         if not idle:
@@ -47,7 +59,7 @@ def drain(w: World, pt: ops.PageTables) -> None:
     for _ in range(MAX_ROUNDS):
         if _run_everything(w):
             continue
-        if w.rcu.needs_grace_period() and w.rcu.try_end_gp():
+        if w.end_grace_period():
             continue
         ready = [cpu for cpu in w.cpus if w.softirq_may_run(cpu)]
         if ready:
@@ -55,13 +67,9 @@ def drain(w: World, pt: ops.PageTables) -> None:
             continue
         stuck = _stuck(w)
         if stuck:
-            w.report(
-                Deadlock,
-                "rcu: INFO: rcu_sched detected stalls at teardown: "
-                + "; ".join(f"{c!r} spins in {c.blocked.why if c.blocked else '?'}" for c in stuck),
-            )
+            w.report(Deadlock, _stall(stuck))
             return
-        live = pt.mms()
+        live = pt.exitable()
         if live:
             mm = live[0]
             w.run(w.start_task(w.cpus[0], f"exit_mmap({mm})", ops.exit_mm(w, pt, mm, False)))

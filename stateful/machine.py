@@ -14,6 +14,13 @@ Search shape (see README, "Finding races fast"; benchmarks/find_speed.py):
     most recently used CPU, mm and table, so every subsequence of a run is
     still a run (stateful/replay.py relies on it).
 
+What may overlap is not decided here: an operation takes the locks and the
+references its caller in mm/ takes (stateful/ops.py), and waits where the
+kernel would. A precondition only says what there is to pick: an mm a task
+runs in (mm_users > 0) for a thread's operation, a table a thread can reach
+by address, one khugepaged can find through its file, an mm whose last user
+can go.
+
 Targets: a property (violations of other fatal properties discard the
 example, so the search is not derailed into a bug that has its own test),
 None (any violation fails), or SURVEY (each example ends quietly at its
@@ -67,6 +74,7 @@ IRQ = st.sampled_from((0,) * 8 + (1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 10, 13))
 # A softirq is short, so where it pauses is drawn over its whole length.
 SOFTIRQ_PAUSE = st.integers(min_value=0, max_value=6)
 FAILS = st.booleans()
+THP = st.booleans()
 
 
 @define(frozen=True)
@@ -273,9 +281,7 @@ class KernelMachine(RuleBasedStateMachine):
             self._advance_grace_period()
 
     def _advance_grace_period(self) -> None:
-        rcu = self.world.rcu
-        if rcu.needs_grace_period() and rcu.try_end_gp():
-            self.world.trace.add(0, False, 0, f"grace period {rcu.completed} ends", "global")
+        self.world.end_grace_period()
 
     # --- preconditions ----------------------------------------------------
 
@@ -283,8 +289,11 @@ class KernelMachine(RuleBasedStateMachine):
         return bool(self._idle_cpus()) and not self.ended
 
     def _can_alloc(self) -> bool:
-        total = sum(len(ts) for ts in self.pt.live.values())
-        return self._can_start() and bool(self.pt.mms()) and total < self.machine_config.max_tables
+        return (
+            self._can_start()
+            and bool(self.pt.mms())
+            and self.pt.count() < self.machine_config.max_tables
+        )
 
     def _exitable(self) -> list[Any]:
         if self.exits >= self.machine_config.max_exits:
@@ -304,26 +313,35 @@ class KernelMachine(RuleBasedStateMachine):
     # --- rules: operations started on an idle CPU's task context ------------
 
     @precondition(lambda self: self._can_alloc())
-    @rule(cpu=PICK, mm=PICK, pause=PAUSE, irq=IRQ)
+    @rule(cpu=PICK, mm=PICK, vma=PICK, thp=THP, pause=PAUSE, irq=IRQ)
     @recorded
-    def page_table_alloc(self, cpu: int, mm: int, pause: int, irq: int) -> None:
+    def page_table_alloc(
+        self, cpu: int, mm: int, pause: int, irq: int, vma: int = 0, thp: bool = False
+    ) -> None:
+        """A page fault in mm. `vma` and `thp` default to the file mapping and
+        no THP: a step written before they existed means what it meant then."""
         m = _pick(self.pt.mms(), mm)
-        self._op_rule(cpu, pause, irq, f"page_table_alloc({m})", ops.alloc(self.world, self.pt, m))
+        v = _pick(self.pt.fault_vmas(m), vma)
+        huge = thp and v.file is None
+        label = f"fault({v}){' THP' if huge else ''}: page_table_alloc({m})"
+        self._op_rule(cpu, pause, irq, label, ops.alloc(self.world, self.pt, m, v, huge))
 
-    @precondition(lambda self: self._can_start() and bool(self.pt.unwalked_tables()))
+    @precondition(lambda self: self._can_start() and bool(self.pt.deposits()))
     @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
     @recorded
     def page_table_free(self, cpu: int, table: int, pause: int, irq: int) -> None:
-        m, t = _pick(self.pt.unwalked_tables(), table)
-        self._op_rule(cpu, pause, irq, f"pte_free({m}, {t})", ops.free(self.world, self.pt, m, t))
+        """MADV_DONTNEED of a THP: zap_huge_pmd pte_frees its deposited table."""
+        m, t = _pick(self.pt.deposits(), table)
+        label = f"MADV_DONTNEED: pte_free({m}, {t})"
+        self._op_rule(cpu, pause, irq, label, ops.free(self.world, self.pt, m, t))
 
-    @precondition(lambda self: self._can_start() and bool(self.pt.unwalked_tables()))
+    @precondition(lambda self: self._can_start() and bool(self.pt.munmappable()))
     @rule(cpu=PICK, table=PICK, batch_alloc_fails=FAILS, pause=PAUSE, irq=IRQ)
     @recorded
     def pte_free_tlb(
         self, cpu: int, table: int, batch_alloc_fails: bool, pause: int, irq: int
     ) -> None:
-        m, t = _pick(self.pt.unwalked_tables(), table)
+        m, t = _pick(self.pt.munmappable(), table)
         label = (
             f"munmap: pte_free_tlb({m}, {t}){' [batch alloc fails]' if batch_alloc_fails else ''}"
         )
@@ -369,7 +387,7 @@ class KernelMachine(RuleBasedStateMachine):
         lambda self: (
             self._can_start()
             and len(self.pt.mms()) < self.machine_config.max_mms
-            and (self.mm_names < self.machine_config.max_mms_created or not self.pt.live)
+            and (self.mm_names < self.machine_config.max_mms_created or not self.pt.vmas)
         )
     )
     @rule(cpu=PICK, pgste=st.booleans(), pause=PAUSE, irq=IRQ)

@@ -156,3 +156,25 @@ def test_a_step_fits_the_width_and_keeps_every_character(
     drawn = render_diagram([Event(0, cpu, False, depth, text, "step")], ncpus).splitlines()[2:]
     assert all(len(line) <= 80 for line in drawn), drawn
     assert "".join("".join(drawn).split()) == "".join(text.split())
+
+
+def test_every_callback_that_runs_follows_the_grace_period_it_waited_for() -> None:
+    """The drain's grace periods are in the diagram too, not only the machine's."""
+    from designs.upstream_6_4 import Upstream64
+    from stateful.machine import MachineConfig, machine_for
+    from stateful.replay import Step, replay
+
+    machine_cls = machine_for(Upstream64, None, MachineConfig(auto_grace_period=False))
+    steps = [
+        Step.of("page_table_alloc", {"cpu": 0, "mm": 0, "pause": 0, "irq": 0}),
+        Step.of(
+            "pte_free_tlb",
+            {"cpu": 0, "table": 0, "batch_alloc_fails": False, "pause": 0, "irq": 0},
+        ),
+    ]
+    outcome = replay(machine_cls, steps)
+    assert outcome.violation is None and not outcome.skipped
+    lines = outcome.machine.world.trace.render(2).splitlines()
+    ends = [i for i, line in enumerate(lines) if "grace period 1 ends" in line]
+    runs = [i for i, line in enumerate(lines) if "tlb_remove_table_rcu(" in line]
+    assert ends and runs and ends[0] < runs[0], "\n".join(lines)

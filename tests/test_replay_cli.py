@@ -19,6 +19,7 @@ from stateful.replay_file import ReplayError, ReplayFile, load_replay, save_repl
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLOCK = ROOT / "replays" / "hugh-hh--deadlock.json"
+LEAK = ROOT / "replays" / "hugh-hh--leak.json"  # alloc, alloc, pte_free_defer x2
 USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
 
 
@@ -56,9 +57,10 @@ def test_replay_on_the_fixed_sibling_passes() -> None:
 def test_replay_that_cannot_run_a_step_says_it_cannot_tell() -> None:
     """upstream-6.4 offers no pte_free_defer: its verdict would be about
     another interleaving, so the replay fails rather than pass."""
-    done = _run("--replay", str(DEADLOCK.relative_to(ROOT)), "--design", "upstream-6.4")
+    done = _run("--replay", str(LEAK.relative_to(ROOT)), "--design", "upstream-6.4")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "deadlock CANNOT BE TOLD: step 3 (pte_free_defer) of 4 cannot run" in _said(done)
+    said = _said(done)
+    assert "leak CANNOT BE TOLD: steps 3 (pte_free_defer) and 4 (pte_free_defer) of 4" in said
 
 
 def test_pgfrag_replays_a_file_from_anywhere(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ from stateful.kernel.memory import (
     TestPageFlag,
     alloc_page,
     atomic_read,
+    atomic_read_pt_frag_refcount,
+    atomic_set_pt_frag_refcount,
     atomic_xor_bits,
     free_page,
     read_pt_mm,
@@ -73,6 +75,18 @@ def WARN_ON_ONCE(condition: bool, what: str) -> Steps[bool]:  # noqa: N802 - the
     return condition
 
 
+def BUG_ON(condition: bool, what: str) -> Steps[bool]:  # noqa: N802 - the kernel's name
+    """A design's own assertion; reported as bad-bits, worded as the oops.
+
+    The kernel would kill the task there; the model records the report and
+    goes on, as for a WARN, so that what follows can still be seen."""
+    w = current.world()
+    if condition:
+        w.report(BadBits, f"kernel BUG at {what}! CPU: {current.context().cpu.id}")
+    yield None
+    return condition
+
+
 def SetPageActive(page: Page) -> Steps[None]:  # noqa: N802
     yield from SetPageFlag(page, "Active")
 
@@ -104,6 +118,7 @@ def tagged(page: Page, tag: int) -> Tagged:
 
 
 __all__ = [
+    "BUG_ON",
     "Callback",
     "DEFINE_SPINLOCK",
     "INIT_LIST_HEAD",
@@ -124,6 +139,8 @@ __all__ = [
     "WARN_ON_ONCE",
     "alloc_page",
     "atomic_read",
+    "atomic_read_pt_frag_refcount",
+    "atomic_set_pt_frag_refcount",
     "atomic_xor_bits",
     "call_rcu",
     "flush_mm_if_pending",

@@ -16,19 +16,27 @@ from stateful.kernel import current
 
 if TYPE_CHECKING:
     from stateful.kernel.locks import SpinLock
+    from stateful.kernel.rwsem import RwSemaphore
 
 T = TypeVar("T")
 
 
 @define(frozen=True)
 class Blocked:
-    """Yielded by a primitive that cannot proceed: the context spins."""
+    """Yielded by a primitive that cannot proceed: the context spins on a
+    spinlock, or sleeps (on an rw_semaphore, or in synchronize_rcu)."""
 
-    on: SpinLock | int  # a lock, or the grace-period number synchronize_rcu waits for
+    # a spinlock, a sleeping lock, or the grace-period number synchronize_rcu waits for
+    on: SpinLock | RwSemaphore | int
     why: str
+    sleeping: bool = False  # an rw_semaphore's waiter sleeps: it does not spin
+
+    @property
+    def spins(self) -> bool:
+        return not self.sleeping and not isinstance(self.on, int)
 
 
-# What a primitive yields: None for a step taken, Blocked while it spins.
+# What a primitive yields: None for a step taken, Blocked while it cannot go on.
 Steps = Generator[Blocked | None, None, T]
 
 
@@ -45,6 +53,7 @@ class Context:
     done: bool = False
     result: Any = None
     held: list[SpinLock] = field(factory=list)
+    rw_held: list[RwSemaphore] = field(factory=list)  # sleeping locks: no atomic section
     seen_tables: set[Any] = field(factory=set)
 
     @property
@@ -58,8 +67,9 @@ class Context:
     @property
     def quiescent(self) -> bool:
         """Not holding up a grace period implicitly: bh and preemption enabled."""
-        # Blocked on an int is synchronize_rcu, which sleeps; on a lock, it spins.
-        spinning = self.blocked is not None and not isinstance(self.blocked.on, int)
+        # Blocked on a spinlock spins; on an rw_semaphore or a grace period
+        # (synchronize_rcu), the context sleeps.
+        spinning = self.blocked is not None and self.blocked.spins
         return (
             self.done
             or not self.in_softirq

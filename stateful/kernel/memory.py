@@ -43,6 +43,8 @@ class Page(KObject):
     refbyte: int = 0
     lru: Lru = Lru.POISONED
     list_of: ListHead | None = None
+    # The union of struct page's page-table fields: pt_mm, pt_list (typesafe-rcu)
+    # and pt_frag_refcount (gerald-v2) share one word, so one field holds it.
     pt_mm: Any = None
     flags: set[str] = field(factory=set)
     purpose: str = "pgtable"
@@ -176,20 +178,48 @@ def atomic_xor_bits(page: Page, bits: int) -> Steps[int]:
     return value
 
 
-def read_pt_mm(page: Page) -> Steps[Any]:
+def read_pt_mm(page: Page, member: str = "pt_mm") -> Steps[Any]:
+    """page->pt_mm, or page->pt_list: another name for the same word."""
     w = current.world()
-    w.access(page, f"READ {page}->pt_mm")
+    w.access(page, f"READ {page}->{member}")
     value = page.pt_mm
-    w.trace_step(f"{page}->pt_mm -> {value!r}")
+    w.trace_step(f"{page}->{member} -> {value!r}")
     yield None
     return value
 
 
-def write_pt_mm(page: Page, value: Any) -> Steps[None]:
+def write_pt_mm(page: Page, value: Any, member: str = "pt_mm") -> Steps[None]:
     w = current.world()
-    w.access(page, f"WRITE {page}->pt_mm")
+    w.access(page, f"WRITE {page}->{member}")
     page.pt_mm = value
-    w.trace_step(f"{page}->pt_mm = {value!r}")
+    w.trace_step(f"{page}->{member} = {value!r}")
+    yield None
+
+
+def atomic_read_pt_frag_refcount(page: Page) -> Steps[int]:
+    """atomic_read(&page->pt_frag_refcount): the same word as page->pt_mm.
+
+    The page allocator does not promise that word is 0 on a new page (it is
+    page->index to the page cache), so a read before the first atomic_set
+    reads whatever was left there: the model refuses to guess a value."""
+    w = current.world()
+    w.access(page, f"atomic_read(&{page}->pt_frag_refcount)")
+    value = page.pt_mm
+    if not isinstance(value, int):
+        raise RuntimeError(
+            f"atomic_read(&{page}->pt_frag_refcount) before any atomic_set: it holds {value!r}"
+        )
+    w.trace_step(f"atomic_read(&{page}->pt_frag_refcount) -> {value}")
+    yield None
+    return value
+
+
+def atomic_set_pt_frag_refcount(page: Page, value: int) -> Steps[None]:
+    """atomic_set(&page->pt_frag_refcount, value)."""
+    w = current.world()
+    w.access(page, f"atomic_set(&{page}->pt_frag_refcount)")
+    page.pt_mm = value
+    w.trace_step(f"atomic_set(&{page}->pt_frag_refcount, {value})")
     yield None
 
 

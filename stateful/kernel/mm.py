@@ -1,10 +1,18 @@
-"""mm_struct lifetime: mm_users / mm_count, exit_mmap, __mmdrop.
+"""mm_struct: its two counts, its mmap_lock, and its lifetime.
 
-`mmgrab`/`mmdrop` hold the struct alive, not its page tables. The final
-`mmdrop` runs `__mmdrop` -> `destroy_context` -> free, wherever it happens;
-nothing waits for the `__tlb_remove_table` callbacks still queued for the
-mm's tables. The freed struct is poisoned: a stale pointer to it, whether
-its memory is free or already holds a new mm, is a use-after-free.
+`mm_users` counts the tasks that run in the mm (each thread holds one, and
+so does a remote user after mmget_not_zero): when the last `mmput` drops it
+to 0, `__mmput` runs exit_mmap and then `mmdrop`. No task runs in an mm whose
+mm_users is 0, so nothing can fault in it or unmap from it during its exit.
+`mm_count` (`mmgrab`/`mmdrop`) holds the struct alive, not its page tables.
+The final `mmdrop` runs `__mmdrop` -> `destroy_context` -> free, wherever it
+happens; nothing waits for the `__tlb_remove_table` callbacks still queued
+for the mm's tables. The freed struct is poisoned: a stale pointer to it,
+whether its memory is free or already holds a new mm, is a use-after-free.
+
+`mmap_lock` is an rw_semaphore. Downgrading or releasing its write side also
+ends every per-VMA write lock of the mm (`vma_end_write_all`: `mm_lock_seq`
+moves on, stateful/kernel/vma.py).
 """
 
 from __future__ import annotations
@@ -18,6 +26,14 @@ from stateful.kernel.cpu import Steps
 from stateful.kernel.lists import ListHead
 from stateful.kernel.locks import SpinLock
 from stateful.kernel.memory import KObject
+from stateful.kernel.rwsem import (
+    RwSemaphore,
+    down_read,
+    down_write,
+    downgrade_write,
+    up_read,
+    up_write,
+)
 
 
 @define(eq=False)
@@ -34,8 +50,14 @@ class MMContext:
 @define(eq=False, repr=False)
 class MMStruct(KObject):
     context: MMContext = field(default=None)
+    mmap_lock: RwSemaphore = field(default=None)
+    # The pmd table's split ptlock (pmd_lock()): one pmd table is all a small
+    # mm's page tables hang from, so one lock per mm.
+    pmd_ptl: SpinLock = field(default=None)
     mm_users: int = 1
     mm_count: int = 1
+    mm_lock_seq: int = 0  # the per-VMA locks' sequence (vma_end_write_all moves it on)
+    tlb_flush_pending: int = 0  # mmu_gathers in flight on this mm
     exiting: bool = False
     exited: bool = False
     reused_by: str = ""  # the mm that mm_cachep handed this memory to next
@@ -48,6 +70,8 @@ class MMStruct(KObject):
             pgtable_list=ListHead(f"{name}->context.pgtable_list", container=mm),
             has_pgste=pgste,
         )
+        mm.mmap_lock = RwSemaphore(f"&{name}->mmap_lock", "&mm->mmap_lock", container=mm)
+        mm.pmd_ptl = SpinLock(f"pmd_lockptr({name})", "ptlock_ptr(ptdesc)", container=mm)
         return mm
 
 
@@ -77,6 +101,48 @@ def mmdrop(mm: MMStruct) -> Steps[None]:
     if last:
         yield from w.hook("destroy_context", mm)
         yield from free_mm(mm)
+
+
+def mmput(mm: MMStruct) -> Steps[bool]:
+    """atomic_dec_and_test(&mm->mm_users): True for the last user, whose
+    caller then runs __mmput (exit_mmap, then mmdrop)."""
+    w = current.world()
+    w.access(mm, f"mmput({mm})")
+    mm.mm_users -= 1
+    last = mm.mm_users == 0
+    if last:
+        mm.exiting = True
+    w.trace_step(f"mmput({mm}) mm_users={mm.mm_users}")
+    yield None
+    return last
+
+
+def mmap_read_lock(mm: MMStruct) -> Steps[None]:
+    yield from down_read(mm.mmap_lock, f"mmap_read_lock({mm})")
+
+
+def mmap_read_unlock(mm: MMStruct) -> Steps[None]:
+    yield from up_read(mm.mmap_lock, f"mmap_read_unlock({mm})")
+
+
+def mmap_write_lock(mm: MMStruct) -> Steps[None]:
+    yield from down_write(mm.mmap_lock, f"mmap_write_lock({mm})")
+
+
+def _vma_end_write_all(mm: MMStruct) -> None:
+    """Every per-VMA write lock of mm ends at once: mm_lock_seq moves on."""
+    mm.mm_lock_seq += 1
+
+
+def mmap_write_unlock(mm: MMStruct) -> Steps[None]:
+    _vma_end_write_all(mm)
+    yield from up_write(mm.mmap_lock, f"mmap_write_unlock({mm})")
+
+
+def mmap_write_downgrade(mm: MMStruct) -> Steps[None]:
+    """The writer keeps the lock for read: faults and other readers come in."""
+    _vma_end_write_all(mm)
+    yield from downgrade_write(mm.mmap_lock, f"mmap_write_downgrade({mm})")
 
 
 def flush_mm_if_pending(mm: MMStruct) -> Steps[None]:

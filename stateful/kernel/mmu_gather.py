@@ -1,10 +1,18 @@
-"""The generic mmu_gather table freeing (CONFIG_MMU_GATHER_RCU_TABLE_FREE).
+"""The mmu_gather, as s390 uses it (CONFIG_MMU_GATHER_RCU_TABLE_FREE).
 
-`tlb_remove_table` batches tables in a page; `tlb_finish_mmu` hands the
-batch to one `call_rcu` whose callback runs the arch's `__tlb_remove_table`
-on each, in softirq after a grace period. When the batch page cannot be
-allocated (GFP_NOWAIT), the table is freed at once after an IPI to every
-CPU: that waits for IRQ-disabled walkers, not for RCU readers.
+s390's `pte_free_tlb` sets `mm->context.flush_mm` and the gather's
+`freed_tables` before it hands the table to `page_table_free_rcu`. The
+generic `tlb_remove_table` batches tables in a page; `tlb_finish_mmu` ->
+`tlb_flush_mmu` first flushes the TLB if anything was cleared or freed (on
+s390 `tlb_flush` is `__tlb_flush_mm_lazy`, which takes mm->context.lock:
+the design's `tlb_flush_mm_lazy` hook, in the design's lock flavour), then
+hands the batch to one `call_rcu` whose callback runs the arch's
+`__tlb_remove_table` on each table, in softirq after a grace period. When
+the batch page cannot be allocated (GFP_NOWAIT), `tlb_table_invalidate`
+flushes the same way, and the table is freed at once after an IPI to every
+CPU: that waits for IRQ-disabled walkers, not for RCU readers. When another
+mmu_gather of the same mm is in flight (`mm_tlb_flush_nested`),
+`tlb_finish_mmu` flushes whatever it gathered.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from attrs import define, field
 
 from stateful.kernel import current
 from stateful.kernel.cpu import Steps
-from stateful.kernel.memory import Page, Tagged, free_page
+from stateful.kernel.memory import Page, Table, Tagged, free_page
 from stateful.kernel.mm import MMStruct
 from stateful.kernel.rcu import RcuHead, call_rcu
 
@@ -25,6 +33,10 @@ class MmuGather:
     batch: list[Tagged] | None = None
     batch_page: Page | None = None
     rcu: RcuHead | None = None
+    # What the gather has to flush for (__tlb_adjust_range and friends).
+    freed_tables: bool = False
+    cleared_ptes: bool = False
+    cleared_pmds: bool = False
 
     def __repr__(self) -> str:
         return f"tlb({self.mm})"
@@ -39,7 +51,30 @@ class TableBatch:
 
 
 def tlb_gather_mmu(mm: MMStruct, batch_alloc_fails: bool = False) -> MmuGather:
+    """Not a step: inc_tlb_flush_pending is one atomic increment, made by a
+    task that holds the mm (a user, or exit_mmap's own)."""
+    mm.tlb_flush_pending += 1
     return MmuGather(mm, batch_alloc_fails)
+
+
+def pte_free_tlb(tlb: MmuGather, table: Table) -> Steps[None]:
+    """s390's pte_free_tlb: flag the lazy flush, then page_table_free_rcu."""
+    w = current.world()
+    mm = tlb.mm
+    w.access(mm, f"{mm}->context.flush_mm = 1")
+    mm.context.flush_mm = True
+    tlb.freed_tables = tlb.cleared_pmds = True
+    w.trace_step(f"{mm}->context.flush_mm = 1")
+    yield None
+    yield from w.hook("page_table_free_rcu", tlb, table)
+
+
+def tlb_flush_mmu_tlbonly(tlb: MmuGather) -> Steps[None]:
+    if not (tlb.freed_tables or tlb.cleared_ptes or tlb.cleared_pmds):
+        return
+    # s390's tlb_flush(tlb): __tlb_flush_mm_lazy(tlb->mm).
+    yield from current.world().hook("tlb_flush_mm_lazy", tlb.mm)
+    tlb.freed_tables = tlb.cleared_ptes = tlb.cleared_pmds = False  # __tlb_reset_range
 
 
 def tlb_remove_table(tlb: MmuGather, table: Tagged) -> Steps[None]:
@@ -48,6 +83,7 @@ def tlb_remove_table(tlb: MmuGather, table: Tagged) -> Steps[None]:
         if tlb.batch_alloc_fails:
             w.trace_step("__get_free_page(GFP_NOWAIT) -> NULL")
             yield None
+            yield from tlb_flush_mmu_tlbonly(tlb)  # tlb_table_invalidate
             w.trace_step("tlb_remove_table_sync_one(): IPI")
             # smp_call_function(tlb_remove_table_smp_sync): an empty function
             # whose only point is that every other CPU took the interrupt.
@@ -63,7 +99,8 @@ def tlb_remove_table(tlb: MmuGather, table: Tagged) -> Steps[None]:
     yield None
 
 
-def tlb_finish_mmu(tlb: MmuGather) -> Steps[None]:
+def _tlb_table_flush(tlb: MmuGather) -> Steps[None]:
+    """The batch to call_rcu (its tlb_table_invalidate finds nothing left to flush)."""
     if tlb.batch is None:
         return
     assert tlb.rcu is not None and tlb.batch_page is not None
@@ -78,3 +115,21 @@ def tlb_finish_mmu(tlb: MmuGather) -> Steps[None]:
         yield from free_page(batch.page)
 
     yield from call_rcu(tlb.rcu, tlb_remove_table_rcu, f"tlb_remove_table_rcu({batch.tables})")
+
+
+def tlb_flush_mmu(tlb: MmuGather) -> Steps[None]:
+    yield from tlb_flush_mmu_tlbonly(tlb)
+    yield from _tlb_table_flush(tlb)
+
+
+def tlb_finish_mmu(tlb: MmuGather) -> Steps[None]:
+    w = current.world()
+    mm = tlb.mm
+    w.access(mm, f"tlb_finish_mmu({tlb})")
+    if mm.tlb_flush_pending > 1:  # mm_tlb_flush_nested
+        tlb.freed_tables = True
+    if tlb.freed_tables or tlb.cleared_ptes or tlb.cleared_pmds or tlb.batch is not None:
+        yield from w.traced(
+            f"tlb_finish_mmu({tlb})", w.traced(f"tlb_flush_mmu({tlb})", tlb_flush_mmu(tlb))
+        )
+    mm.tlb_flush_pending -= 1  # dec_tlb_flush_pending

@@ -20,6 +20,7 @@ from stateful.kernel.locks import LockUsage, SpinLock, check_deadlock
 from stateful.kernel.memory import KObject, Page, PageAllocator, Table
 from stateful.kernel.mm import MMStruct
 from stateful.kernel.rcu import Rcu, head_deactivate
+from stateful.kernel.rwsem import RwSemaphore
 from stateful.trace import Trace
 from stateful.violations import (
     BadBits,
@@ -117,6 +118,15 @@ class World:
             yield from cb.fn(cb.head)
             ctx.depth -= 1
 
+    def end_grace_period(self) -> bool:
+        """End the grace period a queued callback waits for, if no reader holds
+        it up. Every end is a line of the race diagram, the drain's included:
+        a callback that runs must show the grace period it waited for."""
+        if not (self.rcu.needs_grace_period() and self.rcu.try_end_gp()):
+            return False
+        self.trace.add(0, False, 0, f"grace period {self.rcu.completed} ends", "global")
+        return True
+
     def softirq_may_run(self, cpu: CPU) -> bool:
         """Callbacks are ready on cpu and bh is enabled where a softirq would land."""
         return self.rcu.has_ready(cpu.id) and cpu.softirq_may_start()
@@ -129,6 +139,8 @@ class World:
         on = ctx.blocked.on
         if isinstance(on, SpinLock):
             return on.holder is None
+        if isinstance(on, RwSemaphore):
+            return on.granted(ctx)  # woken: the releaser handed it the lock
         return self.rcu.completed >= on
 
     def advance(self, ctx: Context) -> bool:
@@ -153,8 +165,8 @@ class World:
     def _finish(self, ctx: Context, value: Any) -> None:
         ctx.done, ctx.result, ctx.blocked = True, value, None
         self.rcu.note_context(ctx, quiescent=True)
-        if ctx.held:
-            raise RuntimeError(f"{ctx!r} returned holding {ctx.held}")
+        if ctx.held or ctx.rw_held:
+            raise RuntimeError(f"{ctx!r} returned holding {[*ctx.held, *ctx.rw_held]}")
         if ctx.rcu_nesting:
             raise RuntimeError(f"{ctx!r} returned inside rcu_read_lock()")
         if ctx.bh_disabled and ctx.kind == "task":
