@@ -3,6 +3,7 @@
 pytest                                   every design against every property
 pytest --design hugh-hh --property deadlock
 HYPOTHESIS_PROFILE=thorough pytest tests/test_verdicts.py
+pytest --exhaustive [--bound S=3,C=1,P=1]  every interleaving within a bound, instead
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from designs.base import DesignError
 from designs.registry import load_designs
 from stateful.example_db import ENV as SHARED_DB_ENV
 from stateful.example_db import SharedDatabaseError, example_database
+from stateful.exhaustive import DEFAULT_BOUND, PROVED, BoundError, parse_bound, too_large
 from stateful.measures import measure, render_contention, render_measures
 from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayError, load_replay
@@ -113,6 +115,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="also write the comparison as an HTML report, and its Markdown beside it",
     )
     group.addoption(
+        "--exhaustive",
+        action="store_true",
+        default=False,
+        help="explore every scenario within the bound and every interleaving of each, "
+        "instead of the random search: a cell is FOUND (shortest counterexample) or "
+        "'proved ≤B'",
+    )
+    group.addoption(
+        "--bound",
+        default=None,
+        metavar="S=N,C=N,P=N,...",
+        help=f"the bound of --exhaustive (default {DEFAULT_BOUND}; any subset of the axes)",
+    )
+    group.addoption(
+        "--bound-confirm",
+        action="store_true",
+        default=False,
+        help="run an --exhaustive bound that is estimated too large to finish soon",
+    )
+    group.addoption(
         "--replay-dir",
         default=str(ROOT / "replays"),
         metavar="DIR",
@@ -138,6 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--property {name!r}: no such property; valid: {', '.join(PROPERTIES)}"
             )
     config.pgfrag_designs = designs  # type: ignore[attr-defined]
+    config.pgfrag_bound = _bound(config, designs)  # type: ignore[attr-defined]
     _show_progress(config)
     report = config.getoption("report")
     if report and Path(report).suffix.lower() == ".md":
@@ -160,6 +183,26 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         replays.append((Path(name), replay))
     config.pgfrag_replays = replays  # type: ignore[attr-defined]
+
+
+def _bound(config: pytest.Config, designs: dict[str, Any]) -> Any:
+    """The --exhaustive bound, checked before anything runs; None without --exhaustive."""
+    text = config.getoption("bound")
+    if not config.getoption("exhaustive"):
+        if text is not None:
+            raise pytest.UsageError("--bound is the bound of --exhaustive; give both")
+        return None
+    try:
+        bound = parse_bound(text) if text is not None else DEFAULT_BOUND
+    except BoundError as exc:
+        raise pytest.UsageError(f"pgfrag: {exc}") from exc
+    if config.getoption("replay"):
+        return bound
+    chosen = [designs[d] for d in config.getoption("design") or designs]
+    refusal = too_large(chosen, bound)
+    if refusal and not config.getoption("bound_confirm"):
+        raise pytest.UsageError(f"pgfrag: {refusal}; run it anyway with --bound-confirm")
+    return bound
 
 
 def _show_progress(config: pytest.Config) -> None:
@@ -242,6 +285,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             result = "ERROR"  # a crash, not a property: the design or pgfrag has a bug
         elif report.failed:
             result = "MISSED" if known else "NEW BUG"
+        elif item.config.getoption("exhaustive"):
+            result = PROVED  # the search was complete: see test_verdicts.py
         else:
             result = "held"
     if result is not None:
@@ -290,15 +335,16 @@ SHORT = {
 
 
 LEGEND = [
-    "FOUND: known bug found  held: nothing found  NEW BUG: found, not in `known`",
-    "MISSED: known, not found  ERROR: crashed  n/a: not applicable  -: not run",
+    "FOUND: known bug found  NEW BUG: found, not in `known`  MISSED: known, not found",
+    "held: random search found nothing  ERROR: crashed  n/a: does not apply  -: not run",
 ]
+EXHAUSTIVE_LEGEND = "proved ≤B: no violation in any interleaving of any scenario within bound B"
 
 
 def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str:
     props = list(PROPERTIES)
     width = max(len(d) for d in designs) + 1
-    cols = [max(len(SHORT[p]), 7) for p in props]
+    cols = [max(len(SHORT[p]), 7, *(len(results.get((d, p), "")) for d in designs)) for p in props]
     lines = [
         "design".ljust(width)
         + " ".join(SHORT[p].ljust(c) for p, c in zip(props, cols, strict=True))
@@ -306,8 +352,12 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
     for design in designs:
         cells = [results.get((design, p), "-").ljust(c) for p, c in zip(props, cols, strict=True)]
         lines.append(design.ljust(width) + " ".join(cells))
-    lines.extend(LEGEND)
+    lines.extend(_legend(results))
     return "\n".join(line.rstrip() for line in lines)
+
+
+def _legend(results: dict[tuple[str, str], str]) -> list[str]:
+    return LEGEND + ([EXHAUSTIVE_LEGEND] if PROVED in results.values() else [])
 
 
 def _report_data(
@@ -325,7 +375,7 @@ def _report_data(
         properties=list(PROPERTIES),
         short=SHORT,
         results=dict(_RESULTS),
-        legend=LEGEND,
+        legend=_legend(_RESULTS),
         surveys={d: line for d, line in _SURVEY_LINES.items() if d in designs},
         measures=rows,
         measures_broken=broken,
@@ -356,6 +406,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     tr = terminalreporter
     tr.section("pgfrag: designs x properties")
     tr.write_line(render_table(_RESULTS, designs))
+    bound = config.pgfrag_bound  # type: ignore[attr-defined]
+    if bound is not None:
+        tr.write_line(f"B = {bound}:")
+        for line in bound.explained():
+            tr.write_line(line)
     for design in designs:
         if design in _SURVEY_LINES:
             tr.write_line(f"  {design}: {_SURVEY_LINES[design]}")

@@ -4,6 +4,7 @@
     pgfrag --design hugh-hh --design gerald
     pgfrag --property deadlock -v          any pytest option passes through
     HYPOTHESIS_PROFILE=thorough pgfrag     the long campaign
+    pgfrag --exhaustive [--bound S=3,C=1]  every interleaving within a bound
     pgfrag --report report.html            also write the report (and report.md beside it)
     pgfrag --replay FILE [--design NAME]   replay a saved failure, from any folder
 
@@ -18,10 +19,61 @@ from pathlib import Path
 
 import pytest
 
+from stateful.exhaustive.bound import AXES, DEFAULT
+
 ROOT = Path(__file__).resolve().parent.parent
+
+USAGE = """\
+usage: pgfrag [--design NAME]... [--property NAME]... [--exhaustive [--bound AXES]]
+              [--report PATH.html] [--replay FILE [--design NAME]...] [pytest options]
+
+Runs every design of the s390 2K page-table fragment allocator against every
+property, and prints the designs x properties table. Each found bug is shown
+as its shortest race diagram and saved as a replay file.
+
+options:
+  --design NAME        only this design (repeatable)
+  --property NAME      only this property (repeatable)
+  --exhaustive         explore every scenario within the bound and every
+                       interleaving of each, instead of the random search: a cell
+                       is FOUND (its shortest counterexample) or "proved ≤B"
+  --bound AXES         the bound of --exhaustive, any subset of
+                       {form} (default {default})
+  --bound-confirm      run an --exhaustive bound estimated too large to finish soon
+  --replay FILE        replay a saved failure on its design (or each --design)
+                       and run nothing else
+  --replay-dir DIR     where found failures are saved (default: replays/)
+  --report PATH.html   also write the comparison as HTML, and Markdown beside it
+  --progress SECONDS   a progress line per design every SECONDS (0: none)
+  -h, --help           this help; `pgfrag --help-pytest` lists pytest's options,
+                       which pgfrag passes through (-v, -x, -n, -k, ...)
+
+the bound's axes:
+{axes}
+
+examples:
+  pgfrag                                   the comparison (random search)
+  pgfrag --design hugh-hh --property deadlock -v
+  pgfrag --exhaustive                      every interleaving within the default bound
+  pgfrag --exhaustive --bound S=3,C=1,P=1 --design pre-c2c-5.16
+  pgfrag --replay replays/hugh-hh--deadlock.json --design hugh-hh-bh
+  HYPOTHESIS_PROFILE=thorough pgfrag --report report.html
+"""
+
+
+def usage() -> str:
+    axes = "\n".join(f"  {a.key:<8}{a.meaning}" for a in AXES)
+    form = ",".join(f"{a.key}=N" for a in AXES[:4]) + ",..."
+    return USAGE.format(form=form, default=DEFAULT, axes=axes)
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print(usage(), end="")
+        return 0
+    if "--help-pytest" in args:
+        args = ["--help" if a == "--help-pytest" else a for a in args]
     verdicts = ROOT / "tests" / "test_verdicts.py"
     if not verdicts.exists():
         print(
@@ -29,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 4
-    args = list(sys.argv[1:] if argv is None else argv)
     return int(pytest.main([str(verdicts), "--rootdir", str(ROOT), "-q", *args]))
 
 

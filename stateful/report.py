@@ -44,6 +44,8 @@ NOT_RUN = "-"
 CELL_STYLES: dict[str, tuple[str, str, str]] = {
     "FOUND": ("v-found", "#f4c2b8", "#5a1208"),
     "held": ("v-held", "#cdebcf", "#113d17"),
+    # The exhaustive search's "held": no interleaving within the bound violates it.
+    "proved ≤B": ("v-proved", "#8fd19e", "#0b2e13"),
     "NEW BUG": ("v-new-bug", "#c1121f", "#ffffff"),
     "MISSED": ("v-missed", "#e36414", "#ffffff"),
     "ERROR": ("v-error", "#5b2a86", "#ffffff"),

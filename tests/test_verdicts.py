@@ -7,6 +7,11 @@ stateful/hunt.py); each property's test then raises the minimal
 counterexample of that property if the survey found one, and saves it as a
 replay file (stateful/replay_file.py).
 
+Under `--exhaustive`, each design is searched once by the bounded
+exhaustive search instead (stateful/exhaustive/): a property's test raises
+its shortest counterexample within the bound, or passes, and the cell says
+"proved ≤B": no interleaving of any scenario within the bound violates it.
+
 `test_replay` runs only under `--replay FILE`: it replays the file on its
 design (or each `--design`) and fails while the violation still happens,
 or when a step cannot run there (then it is not the recorded interleaving).
@@ -20,12 +25,17 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from designs.base import Design
+from stateful import exhaustive
+from stateful.exhaustive import Bound, Result
 from stateful.hunt import explain, survey, verdict
 from stateful.machine import FAILURES, Survey
+from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayFile, check_replay, save_replay
 from stateful.violations import Violation
 
 _SURVEYS: dict[str, Survey] = {}
+_EXHAUSTIVE: dict[str, Result] = {}
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -41,6 +51,10 @@ def test_verdict(
 ) -> None:
     design, prop = verdict_case
     cls = request.config.pgfrag_designs[design]  # type: ignore[attr-defined]
+    bound = request.config.pgfrag_bound  # type: ignore[attr-defined]
+    if bound is not None:
+        _exhaustive_verdict(cls, prop, bound, request, record_property)
+        return
     if design not in _SURVEYS:
         _SURVEYS[design] = survey(cls, settings())
     found = _SURVEYS[design]
@@ -51,14 +65,51 @@ def test_verdict(
     try:
         verdict(cls, prop, found)
     except Violation:
-        failure = FAILURES.get((design, prop))
-        if failure is not None:
-            record_property("pgfrag_explanation", explain(failure))
-            record_property("pgfrag_bug", (failure.message, failure.diagram))
-            folder = Path(request.config.getoption("replay_dir"))
-            saved = save_replay(ReplayFile.of(failure), folder)
-            record_property("pgfrag_replay_file", _shown(saved, request.config.rootpath))
+        _record_failure(design, prop, None, request, record_property)
         raise
+
+
+def _exhaustive_verdict(
+    cls: type[Design],
+    prop: str,
+    bound: Bound,
+    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
+) -> None:
+    design = cls.name
+    if design not in _EXHAUSTIVE:
+        talk = PROGRESS.write if PROGRESS.every > 0 else None
+        explorer = exhaustive.explore(cls, bound, progress=talk, progress_every=PROGRESS.every)
+        _EXHAUSTIVE[design] = explorer.result
+    result = _EXHAUSTIVE[design]
+    record_property("pgfrag_survey", f"exhaustive ≤B: {result.counts()}")
+    try:
+        exhaustive.verdict(cls, prop, result)
+    except Violation:
+        found = result.found[prop]
+        headline = f"shortest within B: {found.describe()}"
+        _record_failure(design, prop, bound, request, record_property, headline)
+        raise
+
+
+def _record_failure(
+    design: str,
+    prop: str,
+    bound: Bound | None,
+    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
+    headline: str = "",
+) -> None:
+    """The failure just raised: its diagram for the summary, and its replay file."""
+    failure = FAILURES.get((design, prop))
+    if failure is None:
+        return
+    record_property("pgfrag_explanation", f"{headline}\n{explain(failure)}".strip())
+    record_property("pgfrag_bug", (failure.message, failure.diagram))
+    folder = Path(request.config.getoption("replay_dir"))
+    machine = bound.machine_config() if bound is not None else None
+    saved = save_replay(ReplayFile.of(failure, machine), folder)
+    record_property("pgfrag_replay_file", _shown(saved, request.config.rootpath))
 
 
 def test_replay(

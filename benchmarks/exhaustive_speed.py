@@ -1,0 +1,142 @@
+"""How fast the bounded exhaustive search finds each known bug, proves the rest, and prunes.
+
+    python benchmarks/exhaustive_speed.py                   # every known bug, at the default bound
+    python benchmarks/exhaustive_speed.py --bound S=3,C=1,P=1 --design pre-c2c-5.16
+    python benchmarks/exhaustive_speed.py --table --jobs 2  # every design, whole bound
+    python benchmarks/exhaustive_speed.py --pruning          # what each pruning saves
+
+Known bugs (the default): one search per (design, property), on one core,
+stopping once that property's shortest counterexample is certain. For each:
+the seconds until it was first seen, the seconds until it was certain to be
+the shortest (every shorter scenario and interleaving explored), the rule
+calls run by then, and the counterexample's cost: operations in the setup
+(S) and after it (C), preemptions (P), interrupts (I), rule calls, and
+whether it ends in the teardown drain. pre-c2c-5.16's use-after-free is
+measured whether or not the design lists it yet: it is the positive control.
+
+--table: every design at the bound, each searched to its end (one job per
+design, --jobs at once), with its time, counts and rate, and the wall time
+of the whole table. pytest does the same with `pytest --exhaustive -n N`.
+
+--pruning: on a small bound, each pruning switched off in turn, the rule
+calls run with and without it (the factor it saves), and whether the states
+and violations reached are the same (tests/test_exhaustive.py pins that).
+
+Interleavings per second are rule-call sequences run per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+from designs.registry import load_designs
+from stateful.exhaustive import DEFAULT_BOUND, Pruning, explore, parse_bound
+
+POSITIVE_CONTROL = ("pre-c2c-5.16", "use-after-free")
+PRUNING_BOUND = "S=1,C=1,P=1,I=1,tables=1,boot=1,mms=1,exits=0,pgste=0,batch=0"
+PICKS_BOUND = "S=2,C=0,P=0,I=1,tables=2,boot=1,mms=2,exits=1,pgste=1,batch=1"
+
+
+def known_bugs(only: list[str]) -> list[tuple[str, str]]:
+    designs = load_designs()
+    bugs = sorted(
+        (name, prop)
+        for name, cls in designs.items()
+        if cls.__module__.startswith("designs.")
+        for prop in cls.known
+    )
+    if POSITIVE_CONTROL[0] in designs and POSITIVE_CONTROL not in bugs:
+        bugs.append(POSITIVE_CONTROL)
+    return [b for b in bugs if not only or b[0] in only]
+
+
+def find(design: str, prop: str, bound: str) -> str:
+    start = time.perf_counter()
+    explorer = explore(load_designs()[design], parse_bound(bound), stop_after=frozenset({prop}))
+    certain = time.perf_counter() - start
+    r = explorer.result
+    found = r.found.get(prop)
+    if found is None:
+        return (
+            f"{design:<14} {prop:<16} NOT FOUND within the bound: {certain:8.1f} s, "
+            f"{r.executed:,} run ({r.rate:,.0f}/s)"
+        )
+    c = found.cost
+    drain = "+drain" if found.in_drain else ""
+    return (
+        f"{design:<14} {prop:<16} {found.seconds:8.1f} {certain:8.1f} {r.executed:>9,} "
+        f"{r.rate:6,.0f}  S={c.setup} C={c.concurrent} P={c.preemptions} I={c.interrupts} "
+        f"{c.calls} calls{drain}"
+    )
+
+
+def whole(design: str, bound: str) -> tuple[str, float]:
+    start = time.perf_counter()
+    r = explore(load_designs()[design], parse_bound(bound)).result
+    seconds = time.perf_counter() - start
+    found = ", ".join(sorted(r.found)) or "nothing"
+    return f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}", seconds
+
+
+def pruning() -> None:
+    cases = [
+        ("state cache", PRUNING_BOUND, Pruning(cache=False)),
+        ("pause narrowing", PRUNING_BOUND, Pruning(pauses=False)),
+        ("interrupt narrowing", PRUNING_BOUND, Pruning(interrupts=False)),
+        ("pick narrowing", PICKS_BOUND, Pruning(picks=False)),
+    ]
+    print(f"{'pruning':<20} {'design':<14} {'run with':>9} {'without':>10} {'factor':>7}  same?")
+    for design in ("hugh-v1", "pre-c2c-5.16"):
+        cls = load_designs()[design]
+        for name, bound, off in cases:
+            on = explore(cls, parse_bound(bound))
+            plain = explore(cls, parse_bound(bound), off)
+            same = plain.states == on.states and plain.violations == on.violations
+            factor = plain.result.executed / on.result.executed
+            print(
+                f"{name:<20} {design:<14} {on.result.executed:>9,} {plain.result.executed:>10,} "
+                f"{factor:>6.1f}x  {'yes' if same else 'NO'}"
+            )
+    print(f"(bounds: {PRUNING_BOUND}; pick narrowing: {PICKS_BOUND})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bound", default=str(DEFAULT_BOUND).replace(" ", ","))
+    parser.add_argument("--design", action="append", default=[])
+    parser.add_argument("--table", action="store_true", help="every design, whole bound")
+    parser.add_argument("--jobs", type=int, default=1, help="designs searched at once (--table)")
+    parser.add_argument("--pruning", action="store_true", help="what each pruning saves")
+    args = parser.parse_args(argv)
+    bound = str(parse_bound(args.bound)).replace(" ", ",")
+    if args.pruning:
+        pruning()
+        return 0
+    print(f"bound: {parse_bound(bound)}")
+    if args.table:
+        designs = args.design or list(load_designs())
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            rows = list(pool.map(whole, designs, [bound] * len(designs)))
+        for line, _ in rows:
+            print(line, flush=True)
+        wall = time.perf_counter() - start
+        print(
+            f"whole table: {wall:.1f} s wall on {args.jobs} job(s), "
+            f"{sum(s for _, s in rows):.1f} s of search"
+        )
+        return 0
+    print(
+        f"{'design':<14} {'property':<16} {'seen s':>8} {'sure s':>8} {'run':>9} {'/s':>6}  "
+        "shortest counterexample"
+    )
+    for design, prop in known_bugs(args.design):
+        print(find(design, prop, bound), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,491 @@
+"""The bounded exhaustive search: every scenario within the bound, every interleaving of each.
+
+It searches the KernelMachine's own rule calls (stateful/exhaustive/rules.py),
+shortest first: a priority queue ordered by operations, then preemptions,
+then interrupts, then rule calls. A rule call only ever adds to that order,
+so the first counterexample found for a property is a shortest one, and
+every counterexample is a replay file like the others.
+
+Each rule call is tried on a fresh machine replayed to its node
+(stateful/exhaustive/trial.py). After it the state is fingerprinted
+(stateful/exhaustive/state.py); a state already reached with the same cost
+is not explored again, only counted (`Pruning.cache`). Each state is
+drained once (teardown) for deadlock and leaks.
+
+The values of a rule's arguments are narrowed without losing a call
+(`Pruning`): a pick to the number of candidates it is taken modulo; a pause
+to the points before the operation ends (a pause past the end is no pause);
+an interrupt to the points where one fires, and only when callbacks are
+ready somewhere (grace periods end between rule calls, so none becomes
+ready inside one); a pause after an interrupt to the points at or after it
+(the machine runs the pause over the CPU's steps, the softirq's included,
+and a pause before the interrupt is the same call without it). Each
+narrowing can be switched off; tests/test_exhaustive.py shows that the
+violations and the states reached are the same with and without each.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from attrs import define, field
+
+from designs.base import Design
+from stateful.exhaustive import trial
+from stateful.exhaustive.bound import Bound
+from stateful.exhaustive.result import Cost, Counterexample, Result
+from stateful.exhaustive.rules import PAUSE, Budget, Pick, Rule, pick_domain, rules_of
+from stateful.exhaustive.state import fingerprint, text
+from stateful.exhaustive.trial import NOT_STATE, Outcome
+from stateful.machine import machine_for
+from stateful.replay import Step
+from stateful.violations import Violation
+
+
+@define(frozen=True)
+class Pruning:
+    cache: bool = True  # a state reached again with the same cost is counted, not explored
+    picks: bool = True  # a pick only up to the number of candidates it is taken modulo
+    pauses: bool = True  # a pause only before the operation's end
+    interrupts: bool = True  # an irq only where it fires; a pause after it only at or after it
+    # Without `pauses` / `interrupts`, every value below this is tried.
+    full_range: int = 24
+
+
+ALL = Pruning()
+NONE = Pruning(cache=False, picks=False, pauses=False, interrupts=False)
+
+
+@define
+class Node:
+    path: tuple[Step, ...]  # the shortest way here found so far
+    cost: Cost
+    digest: bytes
+    scenario: tuple[Any, ...]
+    expanded: bool = False
+    children: list[int] = field(factory=list)  # the nodes its calls lead to, by number
+    ends: int = 0  # its calls that end in a violation, or change nothing
+
+
+@define
+class Explorer:
+    design_cls: type[Design]
+    bound: Bound
+    pruning: Pruning = ALL
+    # Stop once each of these properties has its shortest counterexample.
+    stop_after: frozenset[str] | None = None
+    progress: Callable[[str], None] | None = None
+    progress_every: float = 30.0
+    # Only these operation rules (None: all): for a test or a focused question;
+    # what is proved is then proved for these operations only.
+    operations: frozenset[str] | None = None
+    # Start from the state these operations reach, each run atomically from
+    # boot, as the scenario's setup (they count in S): every interleaving of
+    # every continuation of one setup.
+    setup: tuple[Step, ...] = ()
+
+    machine_cls: type = field(init=False)
+    rules: tuple[Rule, ...] = field(init=False)
+    result: Result = field(init=False)
+    best: dict[str, tuple[int, ...]] = field(factory=dict)
+    frontier: list[tuple[tuple[int, ...], int, int]] = field(factory=list)
+    nodes: list[Node] = field(factory=list)
+    index: dict[Any, int] = field(factory=dict)  # (state, cost but its calls) -> node
+    drained: dict[bytes, list[Violation]] = field(factory=dict)
+    scenarios: set[tuple[Any, ...]] = field(factory=set)
+    # For the soundness tests: every state reached, every violation seen (where).
+    states: set[bytes] = field(factory=set)
+    violations: set[tuple[str, str]] = field(factory=set)
+    longest_op: int = 0
+    _seq: Iterator[int] = field(factory=itertools.count)
+    # A machine already replayed to the node being expanded, for its first call.
+    _spare: Any = None
+    _start: float = 0.0
+    _last_progress: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        config = self.bound.machine_config()
+        self.machine_cls = machine_for(self.design_cls, None, config)
+        self.rules = tuple(
+            r
+            for r in rules_of(self.machine_cls)
+            if not r.operation or self.operations is None or r.name in self.operations
+        )
+        self.result = Result(self.design_cls.name, self.bound)
+
+    # --- running rule calls -------------------------------------------------
+
+    def _replay(self, path: tuple[Step, ...]) -> Any:
+        return trial.replay(self.machine_cls, path)
+
+    def _trial(self, node: Node, rule: Rule, args: dict[str, Any]) -> Outcome:
+        self.result.executed += 1
+        machine, self._spare = self._spare, None
+        if machine is None:
+            machine = self._replay(node.path)
+        return trial.call(machine, rule.name, args)
+
+    # --- the search ---------------------------------------------------------
+
+    def _root(self) -> tuple[Any, Node]:
+        machine = self._replay(())
+        scenario: tuple[Any, ...] = ()
+        for n, step in enumerate(self.setup, 1):
+            getattr(machine, step.rule)(**dict(step.args))
+            machine.design_invariants()
+            if not all(cpu.idle for cpu in machine.world.cpus):
+                raise ValueError(f"setup step {n} ({step}) did not run atomically to its end")
+            scenario = (*scenario, (step.rule, *((k, v) for k, v in step.args if _object(k))))
+        cost = Cost(setup=len(self.setup), calls=len(self.setup))
+        if not cost.within(self.bound):
+            raise ValueError(f"the setup has {len(self.setup)} operations; the bound allows S")
+        digest = fingerprint(machine, NOT_STATE)
+        return machine, Node(self.setup, cost, digest, scenario)
+
+    def run(self) -> Result:
+        self._start = self._last_progress = time.perf_counter()
+        machine, root = self._root()
+        self._push(None, root)
+        self._drain_once(machine, root.digest, root.path, root.cost)
+        complete = True
+        while self.frontier:
+            order, _, number = heapq.heappop(self.frontier)
+            node = self.nodes[number]
+            if node.expanded or node.cost.order != order:
+                continue  # a shorter way here was queued again, and went first
+            if self._done(order):
+                complete = False
+                break
+            node.expanded = True
+            self._expand(node)
+            self._report_progress()
+        self.result.complete = complete
+        self.result.seconds = time.perf_counter() - self._start
+        self.result.scenarios = len(self.scenarios)
+        self.result.states = len(self.states)
+        self.result.interleavings = self._interleavings()
+        return self.result
+
+    def _done(self, order: tuple[int, ...]) -> bool:
+        if self.stop_after is None:
+            return False
+        return all(p in self.best and self.best[p][:4] <= order for p in self.stop_after)
+
+    def _push(self, parent: Node | None, node: Node) -> None:
+        """Queue node, or count it as one already queued or explored.
+
+        Two ways to the same state with the same operations, preemptions and
+        interrupts used have the same futures within the bound: the state is
+        explored once, from the way with the fewest rule calls. A later way
+        has at least as many: nodes are explored in the search order, and a
+        rule call only adds to it.
+        """
+        c = node.cost
+        key: Any = (
+            (node.digest, c.setup, c.concurrent, c.preemptions, c.interrupts)
+            if self.pruning.cache
+            else len(self.nodes)
+        )
+        number = self.index.get(key)
+        if number is None:
+            number = self.index[key] = len(self.nodes)
+            self.nodes.append(node)
+            self.states.add(node.digest)
+        else:
+            held = self.nodes[number]
+            if held.expanded or held.cost.order <= c.order:
+                if parent is not None:
+                    parent.children.append(number)
+                return
+            held.path, held.cost, held.scenario = node.path, node.cost, node.scenario
+        if parent is not None:
+            parent.children.append(number)
+        heapq.heappush(self.frontier, (c.order, next(self._seq), number))
+
+    def _interleavings(self) -> int:
+        """Rule-call sequences within the bound: every path from boot, counted
+        over the graph of states (one the search explored counts for all the
+        ways to it)."""
+        # Rule calls only add to the cost, so the graph has no cycle: count
+        # each node once all the nodes its calls lead to are counted.
+        done: dict[int, int] = {}
+        stack = [(0, False)]
+        while stack:
+            number, ready = stack.pop()
+            if number in done:
+                continue
+            node = self.nodes[number]
+            if ready:
+                done[number] = node.ends + sum(1 + done[c] for c in node.children)
+                continue
+            stack.append((number, True))
+            stack.extend((c, False) for c in node.children if c not in done)
+        return done[0]
+
+    def _expand(self, node: Node) -> None:
+        machine = self._replay(node.path)
+        ready = any(machine.world.rcu.has_ready(cpu.id) for cpu in machine.world.cpus)
+        enabled = [r for r in self.rules if self._affordable(node.cost, r) and r.enabled(machine)]
+        self._spare = machine
+        for rule in enabled:
+            self._calls(node, rule, ready)
+        self._spare = None
+
+    def _affordable(self, cost: Cost, rule: Rule) -> bool:
+        b = self.bound
+        if rule.operation:
+            return (cost.in_setup and cost.setup < b.setup) or cost.concurrent < b.concurrent
+        if rule.name == "softirq":
+            return cost.interrupts < b.interrupts
+        return True
+
+    def _calls(self, node: Node, rule: Rule, ready: bool) -> None:
+        """Every call of `rule` at node, each argument narrowed as Pruning allows."""
+        picks = [a for a in rule.args if a.kind == "pick"]
+        flags = [a for a in rule.args if a.kind == "flag"]
+        moduli = {a.name: set() for a in picks}
+        raw = {a.name: [False] for a in picks}
+        probe_args = {a.name: Pick(0, moduli[a.name], raw[a.name]) for a in picks}
+        probe_args |= {a.name: False for a in flags}
+        probe_args |= {a.name: 0 for a in rule.args if a.kind == "irq"}
+        seen: list[int] = []
+        probe_args |= {a.name: Budget(seen) for a in rule.args if a.kind == "pause"}
+        probe = self._trial(node, rule, probe_args)
+        domains = [
+            pick_domain(a, moduli[a.name], raw[a.name][0]) if self.pruning.picks else a.values
+            for a in picks
+        ]
+        domains += [tuple(v for v in a.values if self.bound.allows(a.name, v)) for a in flags]
+        names = [a.name for a in picks + flags]
+        for values in itertools.product(*domains):
+            fixed = dict(zip(names, values, strict=True))
+            first = (probe, seen) if not any(values) else None
+            self._schedules(node, rule, fixed, first, ready)
+
+    def _schedules(
+        self,
+        node: Node,
+        rule: Rule,
+        fixed: dict[str, Any],
+        first: tuple[Outcome, list[int]] | None,
+        ready: bool,
+    ) -> None:
+        """The call with its pick and flag arguments fixed, at every pause and interrupt point."""
+        has_pause = rule.arg(PAUSE) is not None
+        has_irq = rule.arg("irq") is not None
+        interrupting = rule.name == "softirq"
+
+        def call(irq: int, pause: int) -> tuple[dict[str, Any], Outcome]:
+            args = dict(fixed)
+            if has_pause:
+                args[PAUSE] = pause
+            if has_irq:
+                args["irq"] = irq
+            return args, self._trial(node, rule, args)
+
+        if first is None:
+            seen: list[int] = []
+            args, base = call(0, Budget(seen))
+        else:
+            base, seen = first
+            args = _plain(fixed, has_pause, has_irq)
+        self._emit(node, rule, args, base, interrupting)
+        if base.fatal is not None:
+            return  # every other schedule runs the same steps up to the violation, or fewer
+        b, p = self.bound, self.pruning
+        pauses: dict[int, bytes] = {0: base.digest}
+        may_preempt = has_pause and node.cost.preemptions < b.preemptions
+        may_interrupt = (
+            has_irq and node.cost.interrupts < b.interrupts and (ready or not p.interrupts)
+        )
+        # The steps the call runs: counted by the scheduler against the
+        # pause (Budget), or else found where a pause stops being one.
+        length = 0
+        counted = max(seen) if seen and p.pauses else None
+        if counted is not None and (may_preempt or may_interrupt):
+            # Pauses after each step but the last (which ends it), or after
+            # every step when it then spins.
+            length = counted if base.spun else counted - 1
+            for k in range(1, length + 1) if may_preempt or not p.interrupts else ():
+                args, out = call(0, k)
+                self._measure(k, out)
+                if not p.interrupts:
+                    pauses[k] = out.digest
+                if may_preempt:
+                    self._emit(node, rule, args, out, interrupting)
+        elif has_pause and (may_preempt or may_interrupt):
+            for k in range(1, p.full_range):
+                args, out = call(0, k)
+                if p.pauses and not out.preempted:
+                    break
+                length = k
+                pauses[k] = out.digest
+                self._measure(k, out)
+                if may_preempt:
+                    self._emit(node, rule, args, out, interrupting)
+        if not may_interrupt:
+            return
+        top = length + 2 if p.interrupts else p.full_range
+        for j in range(1, top):
+            args, out = call(j, 0)
+            fired = out.digest != base.digest
+            if p.interrupts and not fired and out.fatal is None:
+                continue  # it did not fire: no callback ready there, or bh disabled
+            self._emit(node, rule, args, out, fired)
+            if not may_preempt or (out.fatal is not None and p.interrupts):
+                continue
+            for k in range(j if p.interrupts else 1, p.full_range):
+                args, out = call(j, k)
+                if p.pauses and not out.preempted:
+                    break
+                self._measure(k, out)
+                # A pause before the interrupt point is the call without it.
+                fired = k >= j if p.interrupts else out.digest != pauses.get(k)
+                self._emit(node, rule, args, out, fired)
+
+    def _measure(self, pause: int, out: Outcome) -> None:
+        """The longest operation seen, in steps: the searches that try every
+        pause below Pruning.full_range must reach past it."""
+        if out.preempted:
+            self.longest_op = max(self.longest_op, pause + 1)
+
+    def _emit(
+        self, node: Node, rule: Rule, args: dict[str, Any], out: Outcome, interrupted: bool
+    ) -> None:
+        """Count one rule call from node, and queue the state it leads to."""
+        c = node.cost
+        operation = rule.operation
+        setup = (
+            operation
+            and c.in_setup
+            and c.setup < self.bound.setup
+            and not out.preempted
+            and not interrupted
+            # Run atomically to its end, or to the violation that ends the run.
+            and (out.quiescent or out.fatal is not None)
+        )
+        cost = Cost(
+            setup=c.setup + setup,
+            concurrent=c.concurrent + (operation and not setup),
+            preemptions=c.preemptions + out.preempted,
+            interrupts=c.interrupts + (interrupted or rule.name == "softirq"),
+            calls=c.calls + 1,
+        )
+        if not cost.within(self.bound):
+            return
+        step = Step.of(rule.name, {k: _plain_value(v) for k, v in args.items()})
+        path = (*node.path, step)
+        scenario = node.scenario
+        if operation:
+            scenario = (*scenario, (rule.name, *sorted((k, v) for k, v in step.args if _object(k))))
+        self.scenarios.add(scenario)
+        if out.fatal is not None:
+            node.ends += 1
+            self._found(out.fatal, path, cost, in_drain=False)
+            return
+        for warning in out.warnings:
+            self._found(warning, path, cost, in_drain=False)
+        if out.digest == node.digest:
+            node.ends += 1
+            return  # the call changed nothing: the node stands for it
+        self._push(node, Node(path, cost, out.digest, scenario))
+        self._drain_once(out.machine, out.digest, path, cost)
+
+    def _drain_once(self, machine: Any, digest: bytes, path: tuple[Step, ...], cost: Cost) -> None:
+        if digest not in self.drained or not self.pruning.cache:
+            seen = len(machine.world.reports)
+            found: list[Violation] = []
+            try:
+                machine.teardown()
+            except Violation as violation:
+                found.append(violation)
+            found = list(machine.world.reports[seen:]) + found
+            self.drained[digest] = found
+        for violation in self.drained[digest]:
+            self._found(violation, path, cost, in_drain=True)
+
+    def _found(
+        self, violation: Violation, path: tuple[Step, ...], cost: Cost, in_drain: bool
+    ) -> None:
+        prop = violation.property
+        first = str(violation).splitlines()[0]
+        self.violations.add((prop, _where(first)))
+        order = (*cost.order, int(in_drain))
+        held = self.best.get(prop)
+        if held is not None and held <= order:
+            return
+        self.best[prop] = order
+        old = self.result.found.get(prop)
+        self.result.found[prop] = Counterexample(
+            property=prop,
+            steps=path,
+            cost=cost,
+            message=first,
+            in_drain=in_drain,
+            seconds=old.seconds if old else time.perf_counter() - self._start,
+            interleavings=old.interleavings if old else self.result.executed,
+        )
+
+    def _report_progress(self) -> None:
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._last_progress < self.progress_every:
+            return
+        self._last_progress = now
+        order = self.frontier[0][0] if self.frontier else ()
+        self.progress(
+            f"{self.design_cls.name}: exhaustive at {order}: {self.result.executed:,} run, "
+            f"{len(self.frontier):,} queued, {len(self.states):,} states, "
+            f"{now - self._start:.0f} s; found: {', '.join(sorted(self.result.found)) or 'none'}"
+        )
+
+
+def explore(
+    design_cls: type[Design],
+    bound: Bound,
+    pruning: Pruning = ALL,
+    stop_after: frozenset[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    progress_every: float = 30.0,
+    operations: frozenset[str] | None = None,
+    setup: tuple[Step, ...] = (),
+) -> Explorer:
+    explorer = Explorer(
+        design_cls, bound, pruning, stop_after, progress, progress_every, operations, setup
+    )
+    explorer.run()
+    return explorer
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+def _plain(fixed: dict[str, Any], has_pause: bool, has_irq: bool) -> dict[str, Any]:
+    args = dict(fixed)
+    if has_pause:
+        args[PAUSE] = 0
+    if has_irq:
+        args["irq"] = 0
+    return args
+
+
+def _plain_value(v: Any) -> Any:
+    if isinstance(v, Budget):
+        return 0  # it never fell: the call is the one without a pause
+    return v if isinstance(v, bool) else int(v)
+
+
+def _object(arg: str) -> bool:
+    return arg not in (PAUSE, "irq")
+
+
+def _where(first_line: str) -> str:
+    """Where a violation happened, up to the first context it names: states
+    the cache takes as one may word who did it differently."""
+    return re.split(r"\bCPU\d+/", text(first_line))[0]

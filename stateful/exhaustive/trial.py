@@ -1,0 +1,114 @@
+"""One rule call, tried on a machine replayed to a node, and what it did.
+
+Generators in flight cannot be copied, so each call is tried on a fresh
+machine that replays the path to its node (stateful/replay.py's way,
+without the trace). What the search needs to know of the call: the
+violation that ended it, the warnings it reported, whether it left a
+context it ran switched away from while able to run (a preemption) or
+spinning (a free switch), whether anything is left in flight, and the
+state's fingerprint, read before anything else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Sequence
+from typing import Any
+
+from attrs import define
+from hypothesis import stateful as hypothesis_stateful
+
+from stateful.exhaustive.state import fingerprint
+from stateful.kernel.world import World
+from stateful.replay import Step
+from stateful.violations import Violation
+
+
+class _Probe(hypothesis_stateful.RuleBasedStateMachine):
+    @hypothesis_stateful.rule()
+    def nothing(self) -> None:
+        """A machine with one rule: what Hypothesis keeps on every machine."""
+
+
+# What Hypothesis keeps on a machine, and the machine's record of its rule
+# calls: not state. Nor is the order in which the CPUs were last used: a
+# `cpu` pick counts from it, and every pick is tried, so two states that
+# differ only there reach the same calls, each under another pick value.
+NOT_STATE = frozenset(vars(_Probe())) | {"steps", "cpu_recent"}
+
+
+@define
+class Outcome:
+    machine: Any
+    fatal: Violation | None
+    warnings: list[Violation]
+    preempted: bool
+    spun: bool  # it stopped where its context spins or sleeps: a free switch
+    quiescent: bool
+    _digest: bytes | None = None
+
+    @property
+    def digest(self) -> bytes:
+        """Read once, before anything else runs on the machine (the drain)."""
+        if self._digest is None:
+            self._digest = fingerprint(self.machine, NOT_STATE)
+        return self._digest
+
+
+def replay(machine_cls: type, path: Sequence[Step]) -> Any:
+    """A fresh machine, run through path (each step known to be enabled)."""
+    machine = machine_cls()
+    machine.world.trace.enabled = False
+    for step in path:
+        getattr(machine, step.rule)(**dict(step.args))
+        machine.design_invariants()
+    return machine
+
+
+def call(machine: Any, rule: str, args: dict[str, Any]) -> Outcome:
+    world: World = machine.world
+    before = _tops(world)
+    seen = len(world.reports)
+    fatal = None
+    try:
+        getattr(machine, rule)(**args)
+        machine.design_invariants()
+    except Violation as violation:
+        fatal = violation
+    return Outcome(
+        machine=machine,
+        fatal=fatal,
+        warnings=list(world.reports[seen:]),
+        # A violation stops the run where it happens: no switch away.
+        preempted=fatal is None and _stopped(world, before, runnable=True),
+        spun=fatal is None and _stopped(world, before, runnable=False),
+        quiescent=all(cpu.idle for cpu in world.cpus),
+    )
+
+
+def _progress_of(gen: Any) -> tuple[Any, ...]:
+    out = []
+    while isinstance(gen, types.GeneratorType):
+        frame = gen.gi_frame
+        out.append((gen.gi_code.co_qualname, frame.f_lasti if frame else -2))
+        gen = gen.gi_yieldfrom
+    return tuple(out)
+
+
+def _tops(world: World) -> dict[int, tuple[Any, tuple[Any, ...]]]:
+    return {
+        cpu.id: (cpu.top, _progress_of(cpu.top.gen)) for cpu in world.cpus if cpu.top is not None
+    }
+
+
+def _stopped(world: World, before: dict[int, tuple[Any, tuple[Any, ...]]], runnable: bool) -> bool:
+    """The call left a context it ran switched away from: able to run
+    (`runnable`, a preemption), or spinning or sleeping (a free switch)."""
+    for cpu in world.cpus:
+        top = cpu.top
+        if top is None or top.done or world.runnable(top) != runnable:
+            continue
+        held = before.get(cpu.id)
+        if held is None or held[0] is not top or held[1] != _progress_of(top.gen):
+            return True
+    return False

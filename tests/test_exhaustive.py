@@ -1,0 +1,360 @@
+"""The bounded exhaustive search (stateful/exhaustive/): its bound, its soundness, its answers.
+
+Each pruning is checked the one way that shows it loses nothing: on a small
+bound, the search with it and the search without it reach the same states
+and the same violations. The bounds here are small so that the file runs
+in seconds; benchmarks/exhaustive_speed.py measures the real ones.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from designs.registry import load_designs
+from stateful.cli import usage
+from stateful.exhaustive import (
+    DEFAULT_BOUND,
+    PROVED,
+    BoundError,
+    Pruning,
+    explore,
+    parse_bound,
+    too_large,
+)
+from stateful.exhaustive.bound import AXES, FORM
+from stateful.exhaustive.rules import Pick, pick_domain, rules_of
+from stateful.exhaustive.search import Explorer
+from stateful.exhaustive.state import StateError, fingerprint
+from stateful.exhaustive.trial import NOT_STATE
+from stateful.exhaustive.verdict import replayed
+from stateful.replay import Step
+from stateful.replay_file import ReplayFile, check_replay, load_replay, save_replay
+
+ROOT = Path(__file__).resolve().parent.parent
+DESIGNS = load_designs()
+# One mm, no exits, no PGSTE, no batch failure: seconds, not minutes.
+LEAN = "boot=1,mms=1,exits=0,pgste=0,batch=0"
+SMALL = f"S=1,C=1,P=1,I=1,tables=1,{LEAN}"
+# Long enough for every operation at SMALL: the searches without pause or
+# interrupt narrowing try every point below it.
+FULL_RANGE = 24
+
+
+def _step(rule: str, **args: object) -> Step:
+    return Step.of(rule, args)
+
+
+# The c2c224932fd0 setup: both halves of one page allocated (the second
+# through a THP fault, which deposits it for page_table_free), the first
+# freed through the mmu_gather, its __tlb_remove_table queued.
+C2C_SETUP = (
+    _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0),
+    _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=True, vma=1),
+    _step("pte_free_tlb", batch_alloc_fails=False, cpu=0, irq=0, pause=0, table=0),
+)
+C2C_BOUND = f"S=3,C=1,P=1,I=1,tables=2,{LEAN}"
+
+# --- the bound -----------------------------------------------------------------
+
+
+def test_bound_takes_any_subset_of_its_axes() -> None:
+    bound = parse_bound("S=2, P=0,tables=5")
+    assert (bound.setup, bound.preemptions, bound.tables) == (2, 0, 5)
+    assert bound.concurrent == DEFAULT_BOUND.concurrent
+    assert bound.cpus == DEFAULT_BOUND.cpus
+
+
+def test_bound_prints_every_axis_and_reads_back() -> None:
+    bound = parse_bound("S=3,C=1,P=1,I=2,cpus=3")
+    shown = str(bound)
+    assert [part.split("=")[0] for part in shown.split()] == [a.key for a in AXES]
+    assert parse_bound(shown.replace(" ", ",")) == bound
+    explained = "\n".join(bound.explained())
+    for axis in AXES:
+        assert axis.meaning in explained
+    assert "grace periods" in explained and "drained" in explained
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty"),
+        ("S", "not AXIS=N"),
+        ("Q=1", "not AXIS=N"),
+        ("S=x", "not a whole number"),
+        ("S=-1", "not a whole number"),
+        ("cpus=0", "at least 1"),
+        ("pgste=2", "at most 1"),
+        ("S=1,S=2", "given twice"),
+        ("boot=3,mms=2", "exceeds"),
+    ],
+)
+def test_invalid_bound_is_refused_with_the_valid_form(text: str, says: str) -> None:
+    with pytest.raises(BoundError) as refused:
+        parse_bound(text)
+    assert says in str(refused.value)
+    if "AXIS" in says or "empty" in says or "number" in says:
+        assert FORM in str(refused.value)
+
+
+def _pgfrag(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stateful.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_pgfrag_refuses_an_invalid_bound_before_running() -> None:
+    run = _pgfrag("--exhaustive", "--bound", "S=1,Q=2", "-n", "0")
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "valid form" in run.stderr and FORM in run.stderr
+
+
+def test_a_bound_too_large_says_so_with_its_estimate() -> None:
+    design = DESIGNS["upstream-6.4"]
+    assert too_large([design], parse_bound(SMALL)) is None
+    refusal = too_large([design], parse_bound("S=6,C=4"))
+    assert refusal is not None
+    assert "estimated at" in refusal and "scenarios" in refusal
+    run = _pgfrag("--exhaustive", "--bound", "S=6,C=4", "--design", "upstream-6.4", "-n", "0")
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "estimated at" in run.stderr and "--bound-confirm" in run.stderr
+
+
+def test_the_default_bound_is_not_refused() -> None:
+    assert too_large(list(DESIGNS.values()), DEFAULT_BOUND) is None
+
+
+def test_pgfrag_help_opens_with_its_own_usage() -> None:
+    run = _pgfrag("--help")
+    assert run.returncode == 0
+    assert run.stdout.startswith("usage: pgfrag")
+    assert "pytest.main()" not in run.stdout
+    assert "examples:" in run.stdout
+    options = re.findall(r'addoption\(\s*"(--[a-z-]+)"', (ROOT / "conftest.py").read_text())
+    assert options, "conftest.py registers pgfrag's options"
+    for option in options:
+        assert option in usage(), f"{option} is missing from pgfrag --help"
+
+
+# --- the rule language -----------------------------------------------------------
+
+
+def test_pick_records_the_modulus_it_is_taken_by() -> None:
+    moduli: set[int] = set()
+    raw = [False]
+    pick = Pick(0, moduli, raw)
+    assert ["a", "b", "c"][pick % 3] == "a"
+    assert [10, 11][(pick + 1) % 2] == 11
+    assert moduli == {3, 2} and not raw[0]
+    rules = rules_of(Explorer(DESIGNS["hugh-hh"], DEFAULT_BOUND).machine_cls)
+    arg = next(a for r in rules for a in r.args if a.kind == "pick")
+    assert pick_domain(arg, moduli, False) == tuple(v for v in arg.values if v < 6)
+    # Read as an index, it asks nothing: taken by no modulus, every value is tried.
+    assert pick_domain(arg, set(), False) == arg.values
+    assert pick < 1  # compared: its value matters as such
+    assert raw[0] and pick_domain(arg, moduli, True) == arg.values
+
+
+def test_every_rule_argument_has_a_kind() -> None:
+    explorer = Explorer(DESIGNS["hugh-hh"], DEFAULT_BOUND)
+    kinds = {a.kind for r in explorer.rules for a in r.args}
+    assert kinds <= {"pause", "irq", "flag", "pick"}
+    assert {"pause", "irq", "pick"} <= kinds
+
+
+# --- the fingerprint ---------------------------------------------------------------
+
+
+def _machine_after(design: str, steps: tuple[Step, ...]) -> object:
+    return Explorer(DESIGNS[design], parse_bound(C2C_BOUND))._replay(steps)
+
+
+def test_the_same_state_has_the_same_fingerprint() -> None:
+    a = _machine_after("pre-c2c-5.16", C2C_SETUP)
+    b = _machine_after("pre-c2c-5.16", C2C_SETUP)
+    assert fingerprint(a, NOT_STATE) == fingerprint(b, NOT_STATE)
+    c = _machine_after("pre-c2c-5.16", C2C_SETUP[:2])
+    assert fingerprint(a, NOT_STATE) != fingerprint(c, NOT_STATE)
+
+
+def test_which_cpu_ran_last_is_not_state() -> None:
+    """A `cpu` pick counts from the CPU used last; every pick is tried, so the
+    two orders reach the same calls."""
+    on0 = _machine_after("pre-c2c-5.16", C2C_SETUP[:1])
+    on1 = _machine_after(
+        "pre-c2c-5.16",
+        (_step("page_table_alloc", cpu=1, irq=0, mm=0, pause=0, thp=False, vma=0),),
+    )
+    assert on0.cpu_recent != on1.cpu_recent  # type: ignore[attr-defined]
+    assert fingerprint(on0, NOT_STATE) == fingerprint(on1, NOT_STATE)
+
+
+def test_a_paused_context_is_part_of_the_state() -> None:
+    paused = [
+        _machine_after(
+            "pre-c2c-5.16",
+            (*C2C_SETUP, _step("page_table_free", cpu=1, irq=0, pause=k, table=0)),
+        )
+        for k in (2, 3)
+    ]
+    assert fingerprint(paused[0], NOT_STATE) != fingerprint(paused[1], NOT_STATE)
+
+
+def test_an_unknown_kind_of_value_stops_the_fingerprint() -> None:
+    machine = _machine_after("upstream-6.4", ())
+    machine.world.design.stray = memoryview(b"x")  # type: ignore[attr-defined]
+    with pytest.raises(StateError, match="memoryview"):
+        fingerprint(machine, NOT_STATE)
+
+
+# --- soundness of each pruning -------------------------------------------------------
+
+
+def _search(design: str, bound: str, pruning: Pruning) -> Explorer:
+    explorer = explore(DESIGNS[design], parse_bound(bound), pruning)
+    assert explorer.result.complete
+    assert explorer.longest_op < pruning.full_range, "raise FULL_RANGE"
+    return explorer
+
+
+@pytest.fixture(scope="module")
+def pruned() -> Explorer:
+    return _search("hugh-v1", SMALL, Pruning(full_range=FULL_RANGE))
+
+
+@pytest.mark.parametrize(
+    "without",
+    [
+        Pruning(cache=False, full_range=FULL_RANGE),
+        Pruning(pauses=False, full_range=FULL_RANGE),
+        Pruning(interrupts=False, full_range=FULL_RANGE),
+    ],
+    ids=["state-cache", "pause-narrowing", "interrupt-narrowing"],
+)
+def test_pruning_loses_no_state_and_no_violation(pruned: Explorer, without: Pruning) -> None:
+    plain = _search("hugh-v1", SMALL, without)
+    assert pruned.violations, "the bound is too small to show anything"
+    assert plain.violations == pruned.violations
+    assert plain.states == pruned.states
+    assert plain.result.executed > pruned.result.executed
+
+
+def test_pick_narrowing_loses_no_state_and_no_violation() -> None:
+    bound = "S=2,C=0,P=0,I=1,tables=2,boot=1,mms=2,exits=1,pgste=1,batch=1"
+    narrowed = _search("hugh-v1", bound, Pruning())
+    plain = _search("hugh-v1", bound, Pruning(picks=False))
+    assert narrowed.violations and plain.violations == narrowed.violations
+    assert plain.states == narrowed.states
+    assert plain.result.executed > 10 * narrowed.result.executed
+
+
+def test_the_state_cache_counts_every_interleaving_it_skips(pruned: Explorer) -> None:
+    plain = _search("hugh-v1", SMALL, Pruning(cache=False, full_range=FULL_RANGE))
+    assert plain.result.interleavings <= plain.result.executed  # it ran every one
+    assert pruned.result.interleavings == plain.result.interleavings
+    assert pruned.result.executed < plain.result.executed
+
+
+# --- what it finds, and what it proves ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def c2c() -> Explorer:
+    return explore(DESIGNS["pre-c2c-5.16"], parse_bound(C2C_BOUND), setup=C2C_SETUP)
+
+
+def test_the_c2c224932fd0_race_is_found_from_its_setup_shortest_first(c2c: Explorer) -> None:
+    found = c2c.result.found["use-after-free"]
+    # page_table_free paused between its atomic_xor_bits and its list_del; the
+    # softirq on the other CPU runs __tlb_remove_table, which frees the page;
+    # the teardown drain resumes page_table_free into the freed page.
+    assert [s.rule for s in found.steps] == [
+        "page_table_alloc",
+        "page_table_alloc",
+        "pte_free_tlb",
+        "page_table_free",
+        "softirq",
+    ]
+    assert (found.cost.operations, found.cost.preemptions, found.cost.interrupts) == (4, 1, 1)
+    assert found.in_drain
+    assert "list_del" in found.message and "use-after-free" in found.message
+
+
+def test_upstream_64_is_proved_from_the_same_setup() -> None:
+    explorer = explore(DESIGNS["upstream-6.4"], parse_bound(C2C_BOUND), setup=C2C_SETUP)
+    assert explorer.result.complete and not explorer.result.found
+    assert explorer.result.cell("use-after-free") == PROVED
+    assert explorer.result.interleavings > 1000
+
+
+def test_upstream_64_is_proved_within_a_small_bound() -> None:
+    result = explore(
+        DESIGNS["upstream-6.4"], parse_bound(f"S=2,C=1,P=1,I=1,tables=1,{LEAN}")
+    ).result
+    assert result.complete and not result.found
+    assert result.scenarios > 10 and result.interleavings > 1000
+
+
+def test_the_counterexample_is_a_replay_file(c2c: Explorer, tmp_path: Path) -> None:
+    bound = parse_bound(C2C_BOUND)
+    found = c2c.result.found["use-after-free"]
+    again = replayed(DESIGNS["pre-c2c-5.16"], found, bound)
+    assert again is not None
+    violation, failure = again
+    assert "__tlb_remove_table" in failure.diagram and "list_del" in failure.diagram
+    path = save_replay(ReplayFile.of(failure, bound.machine_config()), tmp_path)
+    check = check_replay(path, load_replay(path), DESIGNS["pre-c2c-5.16"])
+    assert check.violation is not None and check.as_recorded
+    fixed = check_replay(path, load_replay(path), DESIGNS["upstream-6.4"])
+    assert fixed.violation is None
+
+
+def test_the_same_bound_gives_the_same_search() -> None:
+    first = explore(DESIGNS["hugh-v1"], parse_bound(SMALL)).result
+    again = explore(DESIGNS["hugh-v1"], parse_bound(SMALL)).result
+    counts = ("scenarios", "interleavings", "executed", "states")
+    assert [getattr(first, c) for c in counts] == [getattr(again, c) for c in counts]
+    assert {p: c.steps for p, c in first.found.items()} == {
+        p: c.steps for p, c in again.found.items()
+    }
+
+
+def test_pytest_exhaustive_prints_proved_cells_and_their_counts() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/test_verdicts.py",
+            "--exhaustive",
+            "--bound",
+            SMALL,
+            "--design",
+            "upstream-6.4",
+            "-n",
+            "0",
+            "-q",
+            "--progress",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    table = run.stdout[run.stdout.index("designs x properties") :]
+    row = next(line for line in table.splitlines() if line.startswith("upstream-6.4"))
+    assert row.count(PROVED) == 9 and "n/a" in row
+    assert "proved ≤B: no violation in any interleaving" in table
+    assert f"B = {parse_bound(SMALL)}" in table
+    assert re.search(r"upstream-6.4: exhaustive ≤B: [\d,]+ scenarios, [\d,]+ interleavings", table)
