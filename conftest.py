@@ -341,7 +341,9 @@ LEGEND = [
 EXHAUSTIVE_LEGEND = "proved ≤B: no violation in any interleaving of any scenario within bound B"
 
 
-def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str:
+def render_table(
+    results: dict[tuple[str, str], str], designs: list[str], bound: object = None
+) -> str:
     props = list(PROPERTIES)
     width = max(len(d) for d in designs) + 1
     cols = [max(len(SHORT[p]), 7, *(len(results.get((d, p), "")) for d in designs)) for p in props]
@@ -352,12 +354,14 @@ def render_table(results: dict[tuple[str, str], str], designs: list[str]) -> str
     for design in designs:
         cells = [results.get((design, p), "-").ljust(c) for p, c in zip(props, cols, strict=True)]
         lines.append(design.ljust(width) + " ".join(cells))
-    lines.extend(_legend(results))
+    lines.extend(_legend(results, bound))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _legend(results: dict[tuple[str, str], str]) -> list[str]:
-    return LEGEND + ([EXHAUSTIVE_LEGEND] if PROVED in results.values() else [])
+def _legend(results: dict[tuple[str, str], str], bound: object) -> list[str]:
+    if PROVED not in results.values():
+        return LEGEND
+    return [*LEGEND, EXHAUSTIVE_LEGEND, f"B = {bound}"]
 
 
 def _report_data(
@@ -375,7 +379,7 @@ def _report_data(
         properties=list(PROPERTIES),
         short=SHORT,
         results=dict(_RESULTS),
-        legend=_legend(_RESULTS),
+        legend=_legend(_RESULTS, config.pgfrag_bound),  # type: ignore[attr-defined]
         surveys={d: line for d, line in _SURVEY_LINES.items() if d in designs},
         measures=rows,
         measures_broken=broken,
@@ -405,10 +409,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in _RESULTS)]  # type: ignore[attr-defined]
     tr = terminalreporter
     tr.section("pgfrag: designs x properties")
-    tr.write_line(render_table(_RESULTS, designs))
     bound = config.pgfrag_bound  # type: ignore[attr-defined]
+    tr.write_line(render_table(_RESULTS, designs, bound))
     if bound is not None:
-        tr.write_line(f"B = {bound}:")
         for line in bound.explained():
             tr.write_line(line)
     for design in designs:

@@ -356,5 +356,5 @@ def test_pytest_exhaustive_prints_proved_cells_and_their_counts() -> None:
     row = next(line for line in table.splitlines() if line.startswith("upstream-6.4"))
     assert row.count(PROVED) == 9 and "n/a" in row
     assert "proved ≤B: no violation in any interleaving" in table
-    assert f"B = {parse_bound(SMALL)}" in table
+    assert f"B = {parse_bound(SMALL)}\n" in table
     assert re.search(r"upstream-6.4: exhaustive ≤B: [\d,]+ scenarios, [\d,]+ interleavings", table)

@@ -49,7 +49,7 @@ class Axis:
 
 AXES: tuple[Axis, ...] = (
     Axis("S", "setup", "operations run atomically from boot, one after another"),
-    Axis("C", "concurrent", "operations after the setup (overlapping, paused or interrupted)"),
+    Axis("C", "concurrent", "operations after the setup: overlapping, paused, interrupted"),
     Axis("P", "preemptions", "switches away from a context that could still run"),
     Axis("I", "interrupts", "softirqs that run ready RCU callbacks (irq, or the softirq rule)"),
     Axis("cpus", "cpus", "CPUs", low=1, high=4),

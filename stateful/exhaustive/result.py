@@ -97,11 +97,17 @@ class Result:
     def rate(self) -> float:
         return self.executed / self.seconds if self.seconds else 0.0
 
+    @property
+    def covered_per_run(self) -> float:
+        """Interleavings covered per rule-call sequence run: what the pruning saves."""
+        return self.interleavings / self.executed if self.executed else 0.0
+
     def counts(self) -> str:
         return (
             f"{self.scenarios:,} scenarios, {self.interleavings:,} interleavings "
-            f"({self.executed:,} rule-call sequences run, {self.states:,} states; "
-            f"{self.seconds:.1f} s, {self.rate:,.0f}/s)"
+            f"({self.executed:,} rule-call sequences run, {self.covered_per_run:.1f} "
+            f"interleavings each; {self.states:,} states; {self.seconds:.1f} s, "
+            f"{self.rate:,.0f} runs/s)"
         )
 
     def summary(self) -> str:

@@ -23,7 +23,9 @@ reached by two runs has the same fingerprint; numbers that are addresses
 (`id(page)` keys) are replaced by the name of the object they are the
 address of. Two numbers are renamed by rank rather than kept: RCU's
 read-side section numbers, which only ever grow and are only compared for
-equality; and "step N" in a message, which is the step counter.
+equality; and "step N" in a message, which is the step counter. Text that
+only words a report (who freed an object, where lockdep first saw a lock
+class used) counts as set or not; a report made counts as its property.
 
 A value the walk does not know how to read stops the search with
 StateError: a fingerprint that silently dropped it would be unsound.
@@ -38,7 +40,7 @@ import marshal
 import re
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -375,7 +377,7 @@ class _Walk:
         def trial(m: Any) -> bytes:
             probe = _Walk(self.root, self.skip_root)
             probe.names = dict(self.names)
-            probe.alive = self.alive
+            probe.alive = list(self.alive)
             probe.value(m)
             return marshal.dumps(probe.out)
 
@@ -394,10 +396,3 @@ def encode(root: Any, skip_root: frozenset[str] = frozenset()) -> list[Any]:
 def fingerprint(root: Any, skip_root: frozenset[str] = frozenset()) -> bytes:
     """16 bytes that two states share exactly when their canonical forms are equal."""
     return hashlib.blake2b(marshal.dumps(encode(root, skip_root)), digest_size=16).digest()
-
-
-def describe(root: Any, skip_root: frozenset[str] = frozenset()) -> Callable[[], str]:
-    """For debugging a fingerprint: the canonical form, pretty-printed on demand."""
-    import pprint
-
-    return lambda: pprint.pformat(encode(root, skip_root), width=120)
