@@ -78,3 +78,18 @@ def locker(lock: SpinLock, bh: bool, log: list[str] | None = None) -> Callable[.
             log.append(f"took {lock}")
 
     return script
+
+
+def trace_text(world: World) -> str:
+    """The trace, one event a line, unwrapped (the diagram wraps long lines)."""
+    return "\n".join(event.text for event in world.trace.events)
+
+
+def in_order(text: str, *parts: str) -> bool:
+    """Every part occurs in text, each after the one before it."""
+    at = 0
+    for part in parts:
+        at = text.find(part, at)
+        if at < 0:
+            return False
+    return True

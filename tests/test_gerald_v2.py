@@ -27,7 +27,7 @@ from stateful.kernel.world import KernelConfig, World
 from stateful.machine import KernelMachine, machine_for
 from stateful.replay import Step, replay
 from stateful.violations import Leak, ListCorruption
-from tests.kernel_helpers import grace_period, run_task, softirq
+from tests.kernel_helpers import grace_period, in_order, run_task, softirq, trace_text
 
 
 class Intended(GeraldV2):
@@ -78,16 +78,7 @@ def drive(design: type[Design], steps: Sequence[Step]) -> KernelMachine:
 
 
 def trace(machine: KernelMachine) -> str:
-    return "\n".join(event.text for event in machine.world.trace.events)
-
-
-def in_order(text: str, *parts: str) -> bool:
-    at = 0
-    for part in parts:
-        at = text.find(part, at)
-        if at < 0:
-            return False
-    return True
+    return trace_text(machine.world)
 
 
 def page_named(machine: KernelMachine, name: str) -> Page:

@@ -26,6 +26,7 @@ from stateful.kernel import api as k
 from stateful.machine import KernelMachine, machine_for
 from stateful.replay import Step, replay
 from stateful.violations import Leak, UseAfterFree
+from tests.kernel_helpers import in_order, trace_text
 
 
 class PlainCache(TypesafeRcu):
@@ -142,17 +143,7 @@ def pgtable_list_of(machine: KernelMachine, mm_name: str) -> PgtableList:
 
 
 def trace(machine: KernelMachine) -> str:
-    """The trace, one event a line, unwrapped (the diagram wraps long lines)."""
-    return "\n".join(event.text for event in machine.world.trace.events)
-
-
-def in_order(text: str, *parts: str) -> bool:
-    at = 0
-    for part in parts:
-        at = text.find(part, at)
-        if at < 0:
-            return False
-    return True
+    return trace_text(machine.world)
 
 
 # --- the struct and its cache, as posted ------------------------------------
