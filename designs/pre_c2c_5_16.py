@@ -19,13 +19,12 @@ Verdicts: known from history, a use-after-free, the race c2c224932fd0's
   __tlb_remove_table queued; the other half's page_table_free clears its AA
   bit under the lock, which leaves only that PP; before its list_del, the
   callback's atomic_xor_bits reaches 0 and frees the page; the list_del
-  writes freed memory. The model has it: given step by step, that
-  interleaving is a use-after-free in list_del here and clean on
-  upstream-6.4 (tests/test_posted_code.py). But `known` names it only once
-  the machine finds it, and the random search does not yet: 0 of 5 fresh
-  seeds at 4,000 examples x 40 steps, and not the derandomized default
-  survey (8,906 runs, all drained clean; kernel model of b88a9d5). That is issue 10's problem (the
-  search's power), not this module's; until then every property reads held.
+  writes freed memory. Found by the machine: the exhaustive mode at the
+  default bound (5 rule calls and the drain), and the derandomized default
+  survey (1 example in 8,893; its minimal replay is
+  replays/pre-c2c-5.16--use-after-free.json). The diagram was read against
+  c2c224932fd0's message: the same three steps in the same order. Every
+  other property: held, as upstream-6.4, from which it differs in the fix.
 """
 
 from __future__ import annotations
@@ -39,7 +38,10 @@ class PreC2c516(Upstream64):
     name = "pre-c2c-5.16"
     title = "v6.4 allocator with v5.16's page_table_free: no temporary PP"
     source = "v5.16 page_table_free, before c2c224932fd0 (stable backport of the fix)"
-    known: dict[str, str] = {}
+    known: dict[str, str] = {
+        "use-after-free": "page_table_free's list_del after the other half's "
+        "__tlb_remove_table freed the page (the race c2c224932fd0 fixes)",
+    }
     supports_defer = False
 
     def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
