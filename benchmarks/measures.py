@@ -1,11 +1,15 @@
-"""The cost measures of every design: memory, reuse-delay and contention.
+"""The cost measures of every design: memory, reuse-delay and contention; and memory waste.
 
     python benchmarks/measures.py                       # every design, seed 0
     python benchmarks/measures.py --seed 3 --design upstream-6.4 --design full-page-6.8
+    python benchmarks/measures.py --workload churn --workload collapse   # memory waste
 
 Every design runs the same fixed workloads drawn from the seed (see
 stateful/measures/), so the same command prints the same table. A
 workload that a design's bug stops is marked and says what stopped it.
+With --workload, the memory-waste workloads named run instead (by default
+on the designs the comparison is about, WASTE_DESIGNS), each a table of
+pgtable pages per live 2K table.
 """
 
 from __future__ import annotations
@@ -14,7 +18,16 @@ import argparse
 import sys
 
 from designs.registry import load_designs
-from stateful.measures import COMMAND, measure, render_measures
+from stateful.measures import (
+    COMMAND,
+    WASTE_DESIGNS,
+    WASTE_WORKLOADS,
+    measure,
+    measure_wastes,
+    render_measures,
+    render_waste,
+    waste_command,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the workloads (default 0)")
     parser.add_argument(
         "--design", action="append", default=[], metavar="NAME", help="only this design"
+    )
+    parser.add_argument(
+        "--workload",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a memory-waste workload instead of the cost table; valid: "
+        + ", ".join(WASTE_WORKLOADS),
     )
     args = parser.parse_args(argv)
     designs = load_designs()
@@ -31,6 +52,19 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown design {', '.join(repr(n) for n in unknown)}; valid: "
             + ", ".join(sorted(designs))
         )
+    bad = [name for name in args.workload if name not in WASTE_WORKLOADS]
+    if bad:
+        parser.error(
+            f"unknown workload {', '.join(repr(n) for n in bad)}; valid: "
+            + ", ".join(WASTE_WORKLOADS)
+        )
+    if args.workload:
+        wanted = args.design or [d for d in WASTE_DESIGNS if d in designs]
+        chosen = {name: designs[name] for name in wanted}
+        workloads = list(dict.fromkeys(args.workload))
+        print(f"$ {waste_command(workloads, args.seed, args.design)}")
+        print(render_waste(measure_wastes(chosen, workloads, args.seed)))
+        return 0
     names = [n for n in designs if not args.design or n in args.design]
     rows = {name: measure(designs[name], args.seed) for name in names}
     command = f"{COMMAND} --seed {args.seed}"
