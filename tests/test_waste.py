@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from designs.full_page_6_8 import FullPage68
@@ -101,3 +103,19 @@ def test_cli_refuses_an_unknown_workload_listing_the_valid_ones(
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown workload 'churm'; valid: churn, collapse, forkexit, grow" in err
+
+
+def test_cli_writes_each_plot_as_the_same_bytes(tmp_path: Path) -> None:
+    args = ["--workload", "grow", "--design", "no-readd", "--plots", str(tmp_path / "a")]
+    assert _cli().main(args) == 0
+    assert _cli().main([*args[:-1], str(tmp_path / "b")]) == 0
+    first = (tmp_path / "a" / "waste-grow.svg").read_bytes()
+    assert first == (tmp_path / "b" / "waste-grow.svg").read_bytes()
+    assert first.startswith(b"<?xml") and b'id="waste-grow-no-readd"' in first
+
+
+def test_cli_refuses_plots_without_a_workload(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        _cli().main(["--plots", "somewhere"])
+    assert info.value.code == 2
+    assert "name at least one workload" in capsys.readouterr().err

@@ -52,8 +52,9 @@ def line_id(workload: str, design: str) -> str:
     return f"waste-{workload}-{design}"
 
 
-def waste_svg(workload: str, series: Sequence[WasteSeries]) -> str:
-    """One line per design: pgtable pages per live 2K table after each operation."""
+def waste_svg(workload: str, series: Sequence[WasteSeries], standalone: bool = False) -> str:
+    """One line per design: pgtable pages per live 2K table after each operation.
+    standalone: an .svg file of its own (namespaces kept), not for inlining."""
     designs = [s.design for s in series]
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(7.5, 3.4))
@@ -84,7 +85,12 @@ def waste_svg(workload: str, series: Sequence[WasteSeries]) -> str:
         fig.tight_layout()
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
-    return _inline(out.getvalue())
+    return _standalone(out.getvalue()) if standalone else _inline(out.getvalue())
+
+
+def _standalone(svg: str) -> str:
+    """A file of its own keeps its namespaces; the metadata goes, as inline."""
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)
 
 
 def _inline(svg: str) -> str:
