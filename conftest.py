@@ -22,7 +22,14 @@ from designs.base import DesignError
 from designs.registry import load_designs
 from stateful.example_db import ENV as SHARED_DB_ENV
 from stateful.example_db import SharedDatabaseError, example_database
-from stateful.exhaustive import DEFAULT_BOUND, PROVED, BoundError, parse_bound, too_large
+from stateful.exhaustive import (
+    DEFAULT_BOUND,
+    FIRST_BOUND,
+    PROVED,
+    BoundError,
+    parse_bound,
+    too_large,
+)
 from stateful.measures import (
     WASTE_DESIGNS,
     measure,
@@ -122,6 +129,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="also write the comparison as an HTML report, and its Markdown beside it",
     )
     group.addoption(
+        "--first-bound",
+        default=None,
+        metavar="AXES|none",
+        help=(
+            "the bound the random run first explores exhaustively, each design "
+            f"(default {FIRST_BOUND}; under the smoke profile none); none: random search only"
+        ),
+    )
+    group.addoption(
         "--exhaustive",
         action="store_true",
         default=False,
@@ -168,6 +184,7 @@ def pytest_configure(config: pytest.Config) -> None:
             )
     config.pgfrag_designs = designs  # type: ignore[attr-defined]
     config.pgfrag_bound = _bound(config, designs)  # type: ignore[attr-defined]
+    config.pgfrag_first_bound = _first_bound(config)  # type: ignore[attr-defined]
     _show_progress(config)
     report = config.getoption("report")
     if report and Path(report).suffix.lower() == ".md":
@@ -210,6 +227,24 @@ def _bound(config: pytest.Config, designs: dict[str, Any]) -> Any:
     if refusal and not config.getoption("bound_confirm"):
         raise pytest.UsageError(f"pgfrag: {refusal}; run it anyway with --bound-confirm")
     return bound
+
+
+def _first_bound(config: pytest.Config) -> Any:
+    """The random run's exhaustive first pass; None under --exhaustive, or when switched off."""
+    text = config.getoption("first_bound")
+    if config.getoption("exhaustive"):
+        if text is not None:
+            raise pytest.UsageError("--first-bound is the random run's; --exhaustive has --bound")
+        return None
+    if text is None:
+        # The project's own plumbing tests run pgfrag in seconds, on the smoke profile.
+        return None if settings.get_current_profile_name() == "smoke" else FIRST_BOUND
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return parse_bound(text, FIRST_BOUND)
+    except BoundError as exc:
+        raise pytest.UsageError(f"pgfrag: --first-bound: {exc}") from exc
 
 
 def _show_progress(config: pytest.Config) -> None:
@@ -292,8 +327,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
             result = "ERROR"  # a crash, not a property: the design or pgfrag has a bug
         elif report.failed:
             result = "MISSED" if known else "NEW BUG"
-        elif item.config.getoption("exhaustive"):
-            result = PROVED  # the search was complete: see test_verdicts.py
+        elif item.config.getoption("exhaustive") or item.config.pgfrag_first_bound:  # type: ignore[attr-defined]
+            result = PROVED  # the search within the bound was complete: see test_verdicts.py
         else:
             result = "held"
     if result is not None:
@@ -346,10 +381,16 @@ LEGEND = [
     "held: random search found nothing  ERROR: crashed  n/a: does not apply  -: not run",
 ]
 EXHAUSTIVE_LEGEND = "proved ≤B: no violation in any interleaving of any scenario within bound B"
+FIRST_PASS_LEGEND = (
+    "  (the random run's exhaustive first pass; beyond B, the random survey found nothing)"
+)
 
 
 def render_table(
-    results: dict[tuple[str, str], str], designs: list[str], bound: object = None
+    results: dict[tuple[str, str], str],
+    designs: list[str],
+    bound: object = None,
+    first_pass: bool = False,
 ) -> str:
     props = list(PROPERTIES)
     width = max(len(d) for d in designs) + 1
@@ -361,14 +402,28 @@ def render_table(
     for design in designs:
         cells = [results.get((design, p), "-").ljust(c) for p, c in zip(props, cols, strict=True)]
         lines.append(design.ljust(width) + " ".join(cells))
-    lines.extend(_legend(results, bound))
+    lines.extend(_legend(results, bound, first_pass))
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _legend(results: dict[tuple[str, str], str], bound: object) -> list[str]:
+def _legend(
+    results: dict[tuple[str, str], str], bound: object, first_pass: bool = False
+) -> list[str]:
     if PROVED not in results.values():
         return LEGEND
-    return [*LEGEND, EXHAUSTIVE_LEGEND, f"B = {bound}"]
+    shown = [*LEGEND, EXHAUSTIVE_LEGEND]
+    if first_pass:
+        shown.append(FIRST_PASS_LEGEND)
+    return [*shown, f"B = {bound}"]
+
+
+def _table_bound(config: pytest.Config) -> tuple[Any, bool]:
+    """The bound the table's "proved" cells rest on, and whether it was a first pass."""
+    bound = config.pgfrag_bound  # type: ignore[attr-defined]
+    if bound is not None:
+        return bound, False
+    first = config.pgfrag_first_bound  # type: ignore[attr-defined]
+    return first, first is not None
 
 
 def _report_data(
@@ -390,7 +445,7 @@ def _report_data(
         properties=list(PROPERTIES),
         short=SHORT,
         results=dict(_RESULTS),
-        legend=_legend(_RESULTS, config.pgfrag_bound),  # type: ignore[attr-defined]
+        legend=_legend(_RESULTS, *_table_bound(config)),
         surveys={d: line for d, line in _SURVEY_LINES.items() if d in designs},
         measures=rows,
         measures_broken=broken,
@@ -421,8 +476,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in _RESULTS)]  # type: ignore[attr-defined]
     tr = terminalreporter
     tr.section("pgfrag: designs x properties")
-    bound = config.pgfrag_bound  # type: ignore[attr-defined]
-    tr.write_line(render_table(_RESULTS, designs, bound))
+    bound, first_pass = _table_bound(config)
+    tr.write_line(render_table(_RESULTS, designs, bound, first_pass))
     if bound is not None:
         for line in bound.explained():
             tr.write_line(line)

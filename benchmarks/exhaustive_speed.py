@@ -4,6 +4,8 @@
     python benchmarks/exhaustive_speed.py --bound S=3,C=1,P=1 --design pre-c2c-5.16
     python benchmarks/exhaustive_speed.py --table --jobs 2  # every design, whole bound
     python benchmarks/exhaustive_speed.py --pruning          # what each pruning saves
+    python benchmarks/exhaustive_speed.py --table --jobs 2 \
+        --write-shortest tests/golden/shortest.json         # the minimizer tests' truth
 
 Known bugs (the default): one search per (design, property), on one core,
 stopping once that property's shortest counterexample is certain. For each:
@@ -13,6 +15,11 @@ calls run by then, and the counterexample's cost: operations in the setup
 (S) and after it (C), preemptions (P), interrupts (I), rule calls, and
 whether it ends in the teardown drain. pre-c2c-5.16's use-after-free is
 measured whether or not the design lists it yet: it is the positive control.
+
+--write-shortest PATH: also write the shortest counterexample of each bug
+found (its length in rule calls, and its cost) as JSON; tests/test_minimizer.py
+holds the minimizer's replay files to tests/golden/shortest.json, which the
+--table run writes.
 
 --table: every design at the bound, each searched to its end (one job per
 design, --jobs at once), with its time, counts and rate, and the wall time
@@ -28,12 +35,14 @@ Interleavings per second are rule-call sequences run per second.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from designs.registry import load_designs
-from stateful.exhaustive import DEFAULT_BOUND, Pruning, explore, parse_bound
+from stateful.exhaustive import DEFAULT_BOUND, Counterexample, Pruning, explore, parse_bound
 
 POSITIVE_CONTROL = ("pre-c2c-5.16", "use-after-free")
 PRUNING_BOUND = "S=1,C=1,P=1,I=1,tables=1,boot=1,mms=1,exits=0,pgste=0,batch=0"
@@ -53,7 +62,7 @@ def known_bugs(only: list[str]) -> list[tuple[str, str]]:
     return [b for b in bugs if not only or b[0] in only]
 
 
-def find(design: str, prop: str, bound: str) -> str:
+def find(design: str, prop: str, bound: str) -> tuple[str, dict[str, object] | None]:
     start = time.perf_counter()
     explorer = explore(load_designs()[design], parse_bound(bound), stop_after=frozenset({prop}))
     certain = time.perf_counter() - start
@@ -63,22 +72,33 @@ def find(design: str, prop: str, bound: str) -> str:
         return (
             f"{design:<14} {prop:<16} NOT FOUND within the bound: {certain:8.1f} s, "
             f"{r.executed:,} run ({r.rate:,.0f}/s)"
-        )
+        ), None
     c = found.cost
     drain = "+drain" if found.in_drain else ""
+    shortest = _shortest(found, bound)
     return (
         f"{design:<14} {prop:<16} {found.seconds:8.1f} {certain:8.1f} {r.executed:>9,} "
         f"{r.rate:6,.0f}  S={c.setup} C={c.concurrent} P={c.preemptions} I={c.interrupts} "
         f"{c.calls} calls{drain}"
-    )
+    ), shortest
 
 
-def whole(design: str, bound: str) -> tuple[str, float]:
+def whole(design: str, bound: str) -> tuple[str, float, dict[str, object]]:
     start = time.perf_counter()
     r = explore(load_designs()[design], parse_bound(bound)).result
     seconds = time.perf_counter() - start
     found = ", ".join(sorted(r.found)) or "nothing"
-    return f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}", seconds
+    shortest = {f"{design}--{prop}": _shortest(c, bound) for prop, c in r.found.items()}
+    return f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}", seconds, shortest
+
+
+def _shortest(found: Counterexample, bound: str) -> dict[str, object]:
+    return {
+        "calls": found.cost.calls,
+        "cost": str(found.cost),
+        "in_drain": found.in_drain,
+        "bound": bound,
+    }
 
 
 def pruning() -> None:
@@ -108,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bound", default=str(DEFAULT_BOUND).replace(" ", ","))
     parser.add_argument("--design", action="append", default=[])
     parser.add_argument("--table", action="store_true", help="every design, whole bound")
-    parser.add_argument("--jobs", type=int, default=1, help="designs searched at once (--table)")
+    parser.add_argument("--jobs", type=int, default=1, help="searches run at once")
+    parser.add_argument(
+        "--write-shortest", metavar="PATH", help="write each known bug's shortest length (JSON)"
+    )
     parser.add_argument("--pruning", action="store_true", help="what each pruning saves")
     args = parser.parse_args(argv)
     bound = str(parse_bound(args.bound)).replace(" ", ",")
@@ -121,21 +144,37 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             rows = list(pool.map(whole, designs, [bound] * len(designs)))
-        for line, _ in rows:
+        shortest: dict[str, object] = {}
+        for line, _, found in rows:
             print(line, flush=True)
+            shortest |= found
+        _write(args.write_shortest, shortest)
         wall = time.perf_counter() - start
         print(
             f"whole table: {wall:.1f} s wall on {args.jobs} job(s), "
-            f"{sum(s for _, s in rows):.1f} s of search"
+            f"{sum(s for _, s, _ in rows):.1f} s of search"
         )
         return 0
     print(
         f"{'design':<14} {'property':<16} {'seen s':>8} {'sure s':>8} {'run':>9} {'/s':>6}  "
         "shortest counterexample"
     )
-    for design, prop in known_bugs(args.design):
-        print(find(design, prop, bound), flush=True)
+    bugs = known_bugs(args.design)
+    shortest: dict[str, object] = {}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for (design, prop), (line, found) in zip(
+            bugs, pool.map(find, *zip(*bugs, strict=True), [bound] * len(bugs)), strict=True
+        ):
+            print(line, flush=True)
+            if found is not None:
+                shortest[f"{design}--{prop}"] = found
+    _write(args.write_shortest, shortest)
     return 0
+
+
+def _write(path: str | None, shortest: dict[str, object]) -> None:
+    if path:
+        Path(path).write_text(json.dumps(shortest, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":

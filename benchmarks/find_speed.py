@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the seeds to run (default: --runs seeds drawn fresh, printed first)",
     )
     parser.add_argument("--runs", type=int, default=10, help="fresh seeds to draw (default 10)")
-    parser.add_argument("--max-examples", type=int, default=3000)
+    parser.add_argument("--max-examples", type=int, default=4000)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--survey", action="store_true", help="measure the survey pytest runs")
@@ -170,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.property and prop not in args.property:
                 continue
             jobs += [(name, prop, seed, args.max_examples, args.steps) for seed in args.seeds]
+    results = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(one, *zip(*jobs, strict=True)))
+        for r in pool.map(one, *zip(*jobs, strict=True)):
+            results.append(r)
+            took = "missed" if r[4] is None else f"{r[4]:.1f} s, {r[3]} examples"
+            print(f"  {r[0]} {r[1]} seed {r[2]}: {took}", flush=True)
     print(
         f"{'design':<14} {'property':<16} {'found':>7} {'median s':>9} {'max s':>7} "
         f"{'examples':>9} {'raw len':>8} {'min len':>8}"

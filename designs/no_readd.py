@@ -60,13 +60,14 @@ Verdicts (expected, before the machine ran): every property held.
   - deadlock, lockdep: mm->context.lock is taken in task context only;
   - leak: every never-used half is given up with its lower half (above).
 Verdicts (the machine's): as expected, nothing found, so `known` is empty.
-  `pytest -n 0 tests/test_verdicts.py --design no-readd` (4,000 examples x 40
-  steps, derandomized): 8,411 runs, every one drained clean, no report;
-  `pgfrag --exhaustive --design no-readd`: every property proved at the
-  default bound (S=3 C=1 P=1 I=1, 2 CPUs, 1 mm, 2 tables, no exit: 1,530
-  scenarios, 1,625,538 interleavings). The search's power on this design is
-  checked by two broken variants it must find (tests/test_no_readd.py): the
-  pointer never cleared at free, and the free's xor before its lock.
+  `pytest tests/test_verdicts.py --design no-readd` (the exhaustive first
+  pass, then 4,000 examples x 40 steps, derandomized): 8,662 runs, every one
+  drained clean, no report; `python benchmarks/exhaustive_speed.py --table`:
+  every property proved at the default bound (S=3 C=1 P=1 I=1, 2 CPUs, 1 mm,
+  2 tables, no exit: 1,530 scenarios, 2,351,202 interleavings). The
+  search's power on this design is checked by two broken variants it must
+  find (tests/test_no_readd.py): the pointer never cleared at free, and the
+  free's xor before its lock.
 Cost: every freed half is wasted until its page's other half goes; the
   memory measures (stateful/measures/) say how much, per workload.
 Invariant: the page mm->context.pgtable_page points to is live, with only

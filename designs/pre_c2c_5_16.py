@@ -19,12 +19,14 @@ Verdicts: known from history, a use-after-free, the race c2c224932fd0's
   __tlb_remove_table queued; the other half's page_table_free clears its AA
   bit under the lock, which leaves only that PP; before its list_del, the
   callback's atomic_xor_bits reaches 0 and frees the page; the list_del
-  writes freed memory. Found by the machine: the exhaustive mode at the
-  default bound (5 rule calls and the drain), and the derandomized default
-  survey (1 example in 8,893; its minimal replay is
-  replays/pre-c2c-5.16--use-after-free.json). The diagram was read against
-  c2c224932fd0's message: the same three steps in the same order. Every
-  other property: held, as upstream-6.4, from which it differs in the fix.
+  writes freed memory. Found by the machine: the default run's exhaustive
+  first pass (bound S=3 C=1 P=0 I=1) reaches it in 4 rule calls, MADV_DONTNEED's
+  pte_free interrupted between its atomic_xor_bits and its list_del while
+  the other CPU runs the munmap batch's __tlb_remove_table; the diagram was
+  read against c2c224932fd0's message: the same steps in the same order. The
+  random survey alone does not find it (0 of 8,928 runs in the default run;
+  benchmarks/find_speed.py measures its power over fresh seeds). Every other
+  property: held, as upstream-6.4, from which it differs in the fix alone.
 """
 
 from __future__ import annotations

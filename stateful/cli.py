@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stateful.exhaustive.bound import AXES, DEFAULT
+from stateful.exhaustive.bound import AXES, DEFAULT, FIRST
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,8 +28,9 @@ usage: pgfrag [--design NAME]... [--property NAME]... [--exhaustive [--bound AXE
               [--report PATH.html] [--replay FILE [--design NAME]...] [pytest options]
 
 Runs every design of the s390 2K page-table fragment allocator against every
-property, and prints the designs x properties table. Each found bug is shown
-as its shortest race diagram and saved as a replay file.
+property, and prints the designs x properties table. Each design is first
+explored exhaustively within a small bound, then searched at random past it.
+Each found bug is shown as its shortest race diagram and saved as a replay file.
 
 options:
   --design NAME        only this design (repeatable)
@@ -40,6 +41,8 @@ options:
   --bound AXES         the bound of --exhaustive, any subset of
                        {form} (default {default})
   --bound-confirm      run an --exhaustive bound estimated too large to finish soon
+  --first-bound AXES   the random run's exhaustive first pass, or `none`
+                       (default {first})
   --replay FILE        replay a saved failure on its design (or each --design)
                        and run nothing else
   --replay-dir DIR     where found failures are saved (default: replays/)
@@ -64,7 +67,7 @@ examples:
 def usage() -> str:
     axes = "\n".join(f"  {a.key:<8}{a.meaning}" for a in AXES)
     form = ",".join(f"{a.key}=N" for a in AXES[:4]) + ",..."
-    return USAGE.format(form=form, default=DEFAULT, axes=axes)
+    return USAGE.format(form=form, default=DEFAULT, first=FIRST, axes=axes)
 
 
 def main(argv: list[str] | None = None) -> int:

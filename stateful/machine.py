@@ -239,17 +239,37 @@ class KernelMachine(RuleBasedStateMachine):
         self.cpu_recent.remove(cpu.id)
         self.cpu_recent.insert(0, cpu.id)
 
+    def _remote_softirq_cpu(self, cpu: CPU) -> CPU | None:
+        """Another CPU whose ready callbacks an interrupt there would run now,
+        the most recently used first."""
+        for cpu_id in self.cpu_recent:
+            other = self.world.cpus[cpu_id]
+            if other is not cpu and self.world.softirq_may_run(other):
+                return other
+        return None
+
     def _run(self, ctx: Context, pause: int, irq: int) -> None:
         """Run ctx for `pause` steps of its CPU (0: to its end). With irq = k > 0,
         an interrupt arrives after ctx's k-th step and, where bh is enabled
         there, the ready softirqs run on top of it before it goes on. The
         pause counts the CPU's steps, the softirq's included, so it can fall
-        inside the softirq: other CPUs then run while it is half done."""
+        inside the softirq: other CPUs then run while it is half done.
+
+        Where ctx's CPU cannot run them at that step (bh disabled there, or
+        nothing ready on it), the interrupt is another CPU's, at the same
+        instant: its ready callbacks run there, to their end or until they
+        spin, while ctx is between its k-th and next step. One rule call then
+        says what would otherwise take a pause, a `softirq` call on the other
+        CPU and a `resume`."""
         self._touch_cpu(ctx.cpu)
         if irq and (not pause or irq <= pause):
             self.world.run(ctx, irq)
             cpu = ctx.cpu
-            if not ctx.done and self.world.softirq_may_run(cpu):
+            if not ctx.done and not self.world.softirq_may_run(cpu):
+                remote = self._remote_softirq_cpu(cpu)
+                if remote is not None:
+                    self.world.run(self.world.start_softirq(remote))
+            elif not ctx.done:
                 softirq = self.world.start_softirq(cpu)
                 if pause == irq:
                     self.world.run(softirq)

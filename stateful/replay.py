@@ -106,7 +106,8 @@ def minimize(
     Deleting chunks, then single steps, then simplifying arguments, repeated
     to a fixpoint; then each step is tried deleted together with one argument
     of a later step simplified, for the picks whose meaning the deleted step
-    shifted (a pick counts from the most recently used object).
+    shifted (a pick counts from the most recently used object), or with one
+    integer argument of another step raised, or after another step moved.
     """
     budget = _Budget(max_replays)
 
@@ -139,7 +140,11 @@ def minimize(
                     current[i], changed = simpler, True
                     break
         if not changed:
-            repaired = _delete_with_repair(current, fails)
+            repaired = (
+                _delete_with_repair(current, fails)
+                or _delete_with_raise(current, fails)
+                or _delete_after_move(current, fails)
+            )
             if repaired is not None:
                 current, changed = repaired, True
     return _drop_skipped(machine_cls, current, fails)
@@ -155,6 +160,59 @@ def _delete_with_repair(
                 candidate = rest[:j] + [simpler] + rest[j + 1 :]
                 if fails(candidate):
                     return candidate
+    return None
+
+
+# The largest pause or interrupt point the search draws: an argument raised
+# past it would ask for a run the search never makes.
+RAISE_MAX = 13
+
+
+def _delete_with_raise(
+    steps: list[Step], fails: Callable[[Sequence[Step]], bool]
+) -> list[Step] | None:
+    """Each step deleted together with one integer argument of another step
+    raised: what one rule call did, another can often do with a larger
+    argument (a `softirq` call after a pause becomes that step's interrupt)."""
+    for i in range(len(steps)):
+        rest = steps[:i] + steps[i + 1 :]
+        for j, step in enumerate(rest):
+            for k, (name, value) in enumerate(step.args):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    continue
+                for raised in range(value + 1, RAISE_MAX + 1):
+                    args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
+                    candidate = [*rest[:j], Step(step.rule, args), *rest[j + 1 :]]
+                    if fails(candidate):
+                        return candidate
+    return None
+
+
+def _delete_after_move(
+    steps: list[Step], fails: Callable[[Sequence[Step]], bool]
+) -> list[Step] | None:
+    """Each step moved to each other place, where the run still fails and
+    then some step can go or some argument be simpler (each result is
+    shorter, or as long with smaller arguments, so minimizing ends): an
+    operation started earlier can make a later pause, resume or second
+    operation unnecessary."""
+    for i in range(len(steps)):
+        rest = steps[:i] + steps[i + 1 :]
+        for j in range(len(steps)):
+            if j == i:
+                continue
+            moved = [*rest[:j], steps[i], *rest[j:]]
+            if not fails(moved):
+                continue
+            for k in range(len(moved)):
+                candidate = moved[:k] + moved[k + 1 :]
+                if fails(candidate):
+                    return candidate
+            for k, step in enumerate(moved):
+                for simpler in _simpler_args(step):
+                    candidate = [*moved[:k], simpler, *moved[k + 1 :]]
+                    if fails(candidate):
+                        return candidate
     return None
 
 

@@ -7,8 +7,11 @@ stateful/hunt.py); each property's test then raises the minimal
 counterexample of that property if the survey found one, and saves it as a
 replay file (stateful/replay_file.py).
 
-Under `--exhaustive`, each design is searched once by the bounded
-exhaustive search instead (stateful/exhaustive/): a property's test raises
+Without `--exhaustive`, each design is first searched exhaustively within
+a small bound (`--first-bound`, stateful/exhaustive/bound.py FIRST): what
+it finds is raised with its shortest counterexample, and the random survey
+then reaches past it. Under `--exhaustive`, each design is searched once
+by the bounded exhaustive search instead (stateful/exhaustive/): a property's test raises
 its shortest counterexample within the bound, or passes, and the cell says
 "proved ≤B": no interleaving of any scenario within the bound violates it.
 
@@ -55,18 +58,32 @@ def test_verdict(
     if bound is not None:
         _exhaustive_verdict(cls, prop, bound, request, record_property)
         return
+    first = request.config.pgfrag_first_bound  # type: ignore[attr-defined]
     if design not in _SURVEYS:
         _SURVEYS[design] = survey(cls, settings())
     found = _SURVEYS[design]
     ended = ", ".join(f"{p} {n}" for p, n in found.ended_by.most_common()) or "none"
-    record_property(
-        "pgfrag_survey", f"{found.examples} runs, {found.clean} drained clean; reports: {ended}"
-    )
+    line = f"{found.examples} runs, {found.clean} drained clean; reports: {ended}"
+    if first is not None:
+        _first_pass(cls, first)
+        line = f"first pass ≤B: {_EXHAUSTIVE[design].counts()}; random: {line}"
+    record_property("pgfrag_survey", line)
+    if first is not None:
+        _exhaustive_verdict(cls, prop, first, request, record_property, counts=False)
     try:
         verdict(cls, prop, found)
     except Violation:
         _record_failure(design, prop, None, request, record_property)
         raise
+
+
+def _first_pass(cls: type[Design], bound: Bound) -> Result:
+    """The design's exhaustive search within bound, run once per process."""
+    if cls.name not in _EXHAUSTIVE:
+        talk = PROGRESS.write if PROGRESS.every > 0 else None
+        explorer = exhaustive.explore(cls, bound, progress=talk, progress_every=PROGRESS.every)
+        _EXHAUSTIVE[cls.name] = explorer.result
+    return _EXHAUSTIVE[cls.name]
 
 
 def _exhaustive_verdict(
@@ -75,14 +92,14 @@ def _exhaustive_verdict(
     bound: Bound,
     request: pytest.FixtureRequest,
     record_property: Callable[[str, object], None],
+    counts: bool = True,
 ) -> None:
+    """Raise prop's shortest counterexample within bound; record the search's
+    counts (a first pass records them with the survey's)."""
     design = cls.name
-    if design not in _EXHAUSTIVE:
-        talk = PROGRESS.write if PROGRESS.every > 0 else None
-        explorer = exhaustive.explore(cls, bound, progress=talk, progress_every=PROGRESS.every)
-        _EXHAUSTIVE[design] = explorer.result
-    result = _EXHAUSTIVE[design]
-    record_property("pgfrag_survey", f"exhaustive ≤B: {result.counts()}")
+    result = _first_pass(cls, bound)
+    if counts:
+        record_property("pgfrag_survey", f"exhaustive ≤B: {result.counts()}")
     try:
         exhaustive.verdict(cls, prop, result)
     except Violation:

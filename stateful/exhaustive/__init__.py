@@ -26,6 +26,7 @@ commit checked out on each:
 """
 
 from stateful.exhaustive.bound import DEFAULT as DEFAULT_BOUND
+from stateful.exhaustive.bound import FIRST as FIRST_BOUND
 from stateful.exhaustive.bound import Bound, BoundError, parse_bound
 from stateful.exhaustive.estimate import estimate, too_large
 from stateful.exhaustive.result import FOUND, PROVED, Counterexample, Result
@@ -34,6 +35,7 @@ from stateful.exhaustive.verdict import verdict
 
 __all__ = [
     "DEFAULT_BOUND",
+    "FIRST_BOUND",
     "FOUND",
     "PROVED",
     "Bound",

@@ -120,6 +120,10 @@ class Bound:
 
 
 DEFAULT = Bound()
+# The default run's first pass, before its random survey: the default bound
+# without preemptions, a few seconds per design (every interrupt point is
+# still tried, so a callback that runs inside an operation is covered).
+FIRST = attrs.evolve(DEFAULT, preemptions=0)
 
 
 def parse_bound(text: str, base: Bound = DEFAULT) -> Bound:
