@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from hypothesis.stateful import RULE_MARKER
+
+from designs.base import Design
 from designs.upstream_6_4 import Upstream64
 from stateful.kernel import api as k
 from stateful.kernel import current
@@ -13,6 +16,7 @@ from stateful.kernel.locks import SpinLock
 from stateful.kernel.memory import Page
 from stateful.kernel.rcu import Head
 from stateful.kernel.world import KernelConfig, World
+from stateful.machine import machine_for
 
 Script = k.Steps[Any]
 
@@ -93,3 +97,19 @@ def in_order(text: str, *parts: str) -> bool:
         if at < 0:
             return False
     return True
+
+
+def step_on(machine: Any, step: Any) -> None:
+    """One rule call on a machine, as a replay makes it; its precondition must hold."""
+    spec = getattr(getattr(type(machine), step.rule), RULE_MARKER)
+    assert all(pre(machine) for pre in spec.preconditions), f"{step} is not enabled"
+    getattr(machine, step.rule)(**dict(step.args))
+    machine.design_invariants()
+
+
+def drive(design: type[Design], steps: Sequence[Any]) -> Any:
+    """The machine after `steps`, before its teardown; a violation raises."""
+    machine = machine_for(design, None)()
+    for step in steps:
+        step_on(machine, step)
+    return machine

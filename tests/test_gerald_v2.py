@@ -13,11 +13,7 @@ period, so that page leaks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from hypothesis.stateful import RULE_MARKER
-
-from designs.base import HH, Design
+from designs.base import HH
 from designs.gerald import Gerald
 from designs.gerald_v2 import GeraldV2
 from stateful.kernel import api as k
@@ -27,7 +23,7 @@ from stateful.kernel.world import KernelConfig, World
 from stateful.machine import KernelMachine, machine_for
 from stateful.replay import Step, replay
 from stateful.violations import Leak, ListCorruption
-from tests.kernel_helpers import grace_period, in_order, run_task, softirq, trace_text
+from tests.kernel_helpers import drive, grace_period, in_order, run_task, softirq, trace_text
 
 
 class Intended(GeraldV2):
@@ -64,17 +60,6 @@ FIRST_VERSION_BUG = [ALLOC, ALLOC, DEFER, WALKER_IRQ]
 BOTH_DEFERRED_ONE_AFTER_THE_OTHER = [ALLOC, ALLOC, DEFER, SOFTIRQ, DEFER]
 # Both fragments through pte_free_defer within one grace period.
 BOTH_DEFERRED_IN_ONE_GRACE_PERIOD = [ALLOC, ALLOC, DEFER, DEFER]
-
-
-def drive(design: type[Design], steps: Sequence[Step]) -> KernelMachine:
-    """The machine after `steps`, before its teardown; a violation raises."""
-    machine = machine_for(design, None)()
-    for step in steps:
-        spec = getattr(getattr(type(machine), step.rule), RULE_MARKER)
-        assert all(pre(machine) for pre in spec.preconditions), f"{step} is not enabled"
-        getattr(machine, step.rule)(**dict(step.args))
-        machine.design_invariants()
-    return machine
 
 
 def trace(machine: KernelMachine) -> str:

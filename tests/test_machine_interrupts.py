@@ -4,13 +4,12 @@ another CPU where they may run, at the same instant; nowhere else."""
 
 from __future__ import annotations
 
-from hypothesis.stateful import RULE_MARKER
-
 from designs.pre_c2c_5_16 import PreC2c516
 from designs.upstream_6_4 import Upstream64
-from stateful.machine import KernelMachine, machine_for
+from stateful.machine import machine_for
 from stateful.replay import Step, replay
 from stateful.violations import UseAfterFree
+from tests.kernel_helpers import drive, step_on
 
 
 def _step(rule: str, **args: object) -> Step:
@@ -47,34 +46,24 @@ def test_the_same_interrupt_on_upstream_64_is_harmless() -> None:
     assert outcome.violation is None and outcome.other is None
 
 
-def _call(machine: KernelMachine, rule: str, **args: object) -> None:
-    spec = getattr(getattr(type(machine), rule), RULE_MARKER)
-    assert all(pre(machine) for pre in spec.preconditions), rule
-    getattr(machine, rule)(**args)
-
-
 def test_no_interrupt_runs_callbacks_where_bh_is_disabled() -> None:
     """CPU0 has a callback ready but is inside spin_lock_bh: an interrupt on
     CPU1's operation finds no CPU that may run it, and nothing runs."""
-    machine = machine_for(Upstream64, None)()
-    for step in SETUP:
-        _call(machine, step.rule, **dict(step.args))
+    machine = drive(Upstream64, SETUP)
     world = machine.world
     assert world.rcu.has_ready(0)
     cpu0 = world.cpus[0]
     # A fault on CPU0 paused once it holds mm->context.lock with spin_lock_bh.
     for pause in range(1, 20):
-        probe = machine_for(Upstream64, None)()
-        for step in SETUP:
-            _call(probe, step.rule, **dict(step.args))
-        _call(probe, "page_table_alloc", cpu=0, mm=0, pause=pause, irq=0, vma=0, thp=False)
+        probe = drive(Upstream64, SETUP)
+        step_on(probe, _step("page_table_alloc", cpu=0, mm=0, pause=pause, irq=0, vma=0, thp=False))
         if probe.world.cpus[0].top is not None and probe.world.cpus[0].top.bh_disabled:
             break
     else:
         raise AssertionError("no pause of page_table_alloc holds spin_lock_bh")
-    _call(machine, "page_table_alloc", cpu=0, mm=0, pause=pause, irq=0, vma=0, thp=False)
+    step_on(machine, _step("page_table_alloc", cpu=0, mm=0, pause=pause, irq=0, vma=0, thp=False))
     assert cpu0.top is not None and cpu0.top.bh_disabled
     assert not world.softirq_may_run(cpu0)
-    _call(machine, "mm_create", cpu=1, pgste=False, pause=0, irq=1)
+    step_on(machine, _step("mm_create", cpu=1, pgste=False, pause=0, irq=1))
     assert world.rcu.has_ready(0), "a callback ran on a CPU with bh disabled"
     assert cpu0.softirq is None

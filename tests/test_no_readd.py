@@ -8,12 +8,9 @@ correctness rests on, which the machine's search must find by itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.stateful import RULE_MARKER
 
-from designs.base import AA, Design
+from designs.base import AA
 from designs.no_readd import PGTABLE_PAGE, NoReadd
 from stateful.hunt import survey
 from stateful.kernel import api as k
@@ -21,7 +18,7 @@ from stateful.kernel.memory import Page
 from stateful.kernel.mm import MMStruct
 from stateful.machine import KernelMachine, machine_for
 from stateful.replay import Step, replay
-from tests.kernel_helpers import in_order, trace_text
+from tests.kernel_helpers import drive, in_order, trace_text
 
 
 class KeepsUnusedHalf(NoReadd):
@@ -73,17 +70,6 @@ def exit_mm() -> Step:
 
 
 SOFTIRQ = Step.of("softirq", {"which": 0, "pause": 0})
-
-
-def drive(design: type[Design], steps: Sequence[Step]) -> KernelMachine:
-    """The machine after `steps`, before its teardown; a violation raises."""
-    machine = machine_for(design, None)()
-    for step in steps:
-        spec = getattr(getattr(type(machine), step.rule), RULE_MARKER)
-        assert all(pre(machine) for pre in spec.preconditions), f"{step} is not enabled"
-        getattr(machine, step.rule)(**dict(step.args))
-        machine.design_invariants()
-    return machine
 
 
 def mm_named(machine: KernelMachine, name: str) -> MMStruct:

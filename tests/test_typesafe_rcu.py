@@ -14,10 +14,8 @@ where it must fail: the machine reaches the situation and would see the bug.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import pytest
-from hypothesis.stateful import RULE_MARKER
 
 from designs.base import HH, Design
 from designs.hugh_hh import HughHH
@@ -26,7 +24,7 @@ from stateful.kernel import api as k
 from stateful.machine import KernelMachine, machine_for
 from stateful.replay import Step, replay
 from stateful.violations import Leak, UseAfterFree
-from tests.kernel_helpers import in_order, trace_text
+from tests.kernel_helpers import drive, in_order, trace_text
 
 
 class PlainCache(TypesafeRcu):
@@ -122,17 +120,6 @@ SLAB_RETURNED = [alloc(), alloc(), free_tlb(cpu=1), exit_mm(cpu=1), softirq()]
 # second pte_free_defer finds the first's HH bit and leaves its call_rcu to
 # the first's pte_free_half.
 BOTH_HALVES_DEFERRED = [alloc(), alloc(), defer(), defer()]
-
-
-def drive(design: type[Design], steps: Sequence[Step]) -> KernelMachine:
-    """The machine after `steps`, before its teardown; a violation raises."""
-    machine = machine_for(design, None)()
-    for step in steps:
-        spec = getattr(getattr(type(machine), step.rule), RULE_MARKER)
-        assert all(pre(machine) for pre in spec.preconditions), f"{step} is not enabled"
-        getattr(machine, step.rule)(**dict(step.args))
-        machine.design_invariants()
-    return machine
 
 
 def pgtable_list_of(machine: KernelMachine, mm_name: str) -> PgtableList:
