@@ -11,7 +11,10 @@ One complete exhaustive search of the design at the bound records
     (the drains included). A mutant changes nothing until the changed code
     runs, so a mutant none of whose changed lines ran is the design itself
     on every rule call of the search: equivalent within the bound, without
-    a search of its own.
+    a search of its own;
+  - per node of its state graph, what the node's future runs, reaches and
+    reports (stateful/mutants/explore.py): a mutant's search takes from it
+    every node whose future runs none of the changed statements.
 
 The search is kept on disk (`.pgfrag-cache/`), keyed by the design's
 source, the bound and every source file of the model, and computed under
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,8 @@ from attrs import define
 
 from designs.base import Design
 from stateful.exhaustive.bound import Bound
-from stateful.exhaustive.search import Explorer
-from stateful.exhaustive.trial import Outcome
 from stateful.mutants.build import counted_class
+from stateful.mutants.explore import Key, Recording, mask_of
 from stateful.mutants.source import source_hash
 from stateful.replay_file import MODEL_VERSION
 
@@ -41,94 +43,53 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 CACHE = ROOT / ".pgfrag-cache" / "mutants"
 
 
-class EndStates(Explorer):
-    """The exhaustive search, also keeping the fingerprints of its quiescent
-    states; optionally stopping once a property outside `expected` is
-    reached at its shortest (shortest-first order: nothing shorter is left)."""
-
-    expected: frozenset[str] | None = None
-    ends: set[bytes]
-
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        self.ends = set()
-
-    def _root(self) -> tuple[Any, Any]:
-        machine, root = super()._root()
-        self.ends.add(root.digest)
-        return machine, root
-
-    def _emit(self, node: Any, rule: Any, args: dict[str, Any], out: Outcome, irq: bool) -> None:
-        super()._emit(node, rule, args, out, irq)
-        if out.fatal is None and out.quiescent:
-            self.ends.add(out.digest)
-
-    def _done(self, order: tuple[int, ...]) -> bool:
-        if self.expected is None:
-            return super()._done(order)
-        return any(p not in self.expected and b[:4] <= order for p, b in self.best.items())
-
-    @property
-    def new(self) -> list[str]:
-        """Properties reached that the design does not reach, shortest first."""
-        if self.expected is None:
-            return []
-        return sorted((p for p in self.best if p not in self.expected), key=self.best.__getitem__)
-
-
 @define
 class Baseline:
     design: str
     bound: str
     properties: frozenset[str]
-    ends: frozenset[bytes]
+    ends: tuple[bytes, ...]  # sorted: a bit of a summary's end mask is an index here
     ran: frozenset[tuple[str, int]]  # (file, line) of the design's methods that ran
+    where: tuple[tuple[str, tuple[int, ...]], ...]  # statement number -> file, lines
+    graph: dict[Key, tuple[int, int, frozenset[str]]]  # explore.Recording.summary
     counts: str
     seconds: float
 
     def ran_any(self, path: str, lines: tuple[int, ...]) -> bool:
         return any((path, n) in self.ran for n in lines)
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "design": self.design,
-                "bound": self.bound,
-                "properties": sorted(self.properties),
-                "ends": sorted(e.hex() for e in self.ends),
-                "ran": sorted([p, n] for p, n in self.ran),
-                "counts": self.counts,
-                "seconds": self.seconds,
-            }
-        )
+    def changed(self, path: str, lines: tuple[int, ...]) -> int:
+        """The statements (bit mask) that hold any of these lines."""
+        want = set(lines)
+        hit = [i for i, (p, span) in enumerate(self.where) if p == path and want & set(span)]
+        return mask_of(hit)
 
-    @classmethod
-    def from_json(cls, text: str) -> Baseline:
-        doc = json.loads(text)
-        return cls(
-            design=doc["design"],
-            bound=doc["bound"],
-            properties=frozenset(doc["properties"]),
-            ends=frozenset(bytes.fromhex(e) for e in doc["ends"]),
-            ran=frozenset((p, n) for p, n in doc["ran"]),
-            counts=doc["counts"],
-            seconds=doc["seconds"],
-        )
+    @property
+    def end_set(self) -> frozenset[bytes]:
+        return frozenset(self.ends)
 
 
 def search(design_cls: type[Design], bound: Bound, **focus: Any) -> Baseline:
     """The design's own complete search, with the lines of its methods that ran.
     `focus`: the Explorer's `setup` and `operations`, for a test or a focused question."""
     counted, ran, where = counted_class(design_cls)
-    explorer = EndStates(counted, bound, **focus)
+    explorer = Recording(counted, bound, **focus)
+    explorer.record_into(ran)
     result = explorer.run()
-    lines = {(path, n) for i in ran for path, span in [where[i]] for n in span}
+    ends = tuple(sorted(explorer.ends))
+    graph = explorer.summary({e: i for i, e in enumerate(ends)})
+    statements: set[int] = set()
+    for mask, _, _ in graph.values():
+        statements.update(i for i in range(len(where)) if mask >> i & 1)
+    lines = {(where[i][0], n) for i in statements for n in where[i][1]}
     return Baseline(
         design=design_cls.name,
         bound=str(bound),
         properties=frozenset(result.found),
-        ends=frozenset(explorer.ends),
+        ends=ends,
         ran=frozenset(lines),
+        where=tuple(where),
+        graph=graph,
         counts=result.counts(),
         seconds=result.seconds,
     )
@@ -149,15 +110,17 @@ def baseline(design_cls: type[Design], bound: Bound) -> Baseline:
         f"{design_cls.name}|{source_hash(design_cls)}|{bound}|{MODEL_VERSION}|{_model_hash()}".encode()
     ).hexdigest()[:20]
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{design_cls.name}-{key}.json"
+    path = CACHE / f"{design_cls.name}-{key}.pickle"
     with (CACHE / f".{design_cls.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
-            return Baseline.from_json(path.read_text(encoding="utf-8"))
+            with path.open("rb") as f:
+                return pickle.load(f)  # noqa: S301 - pgfrag's own cache, written below
         start = time.perf_counter()
         found = search(design_cls, bound)
         found.seconds = time.perf_counter() - start
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(found.to_json(), encoding="utf-8")
+        with tmp.open("wb") as f:
+            pickle.dump(found, f)
         tmp.replace(path)
         return found

@@ -84,23 +84,34 @@ def mutant_class(design_cls: type[Design], mutant: Mutant) -> type[Design]:
 
 
 def counted_class(
-    design_cls: type[Design],
+    design_cls: type[Design], mutant: Mutant | None = None
 ) -> tuple[type[Design], set[int], list[tuple[str, tuple[int, ...]]]]:
-    """The design, counting: (class, the numbers of the statements that ran,
-    number -> (file, lines of that statement; a compound one's header only))."""
+    """The design (or its mutant), counting: (class, the numbers of the
+    statements that ran, number -> (file, lines of that statement; a
+    compound one's header only)). A mutant's changed method has its own
+    name in generator frames (`<mutant>`): a state with it in flight is
+    never taken for one of the design's (stateful/mutants/explore.py)."""
     ran: set[int] = set()
     where: list[tuple[str, tuple[int, ...]]] = []
     body: dict[str, Any] = {}
     globs: dict[int, dict[str, Any]] = {}
     for method in methods(design_cls):
-        fdef = copy.deepcopy(method.tree)
+        changed = mutant is not None and method.name == mutant.method
+        fdef = copy.deepcopy(mutant.tree if changed and mutant else method.tree)
         _count(fdef, method, where)
         glob = globs.get(id(method.function.__globals__))
         if glob is None:
             glob = globs[id(method.function.__globals__)] = dict(method.function.__globals__)
             glob[RAN] = ran
-        body[method.name] = _compile(fdef, method.function, method.owner, method.path, glob)
-    return _subclass(design_cls, body, f"{design_cls.name}, counting its lines"), ran, where
+        fn = _compile(fdef, method.function, method.owner, method.path, glob)
+        if changed:
+            fn.__code__ = fn.__code__.replace(co_qualname=fn.__code__.co_qualname + "<mutant>")
+        body[method.name] = fn
+    doc = f"{design_cls.name}, counting its lines"
+    if mutant is not None:
+        body["mutant_id"] = mutant.id
+        doc = f"{design_cls.name} with mutant {mutant.id}, counting its lines"
+    return _subclass(design_cls, body, doc), ran, where
 
 
 def _count(fdef: ast.FunctionDef, method: Method, where: list[tuple[str, tuple[int, ...]]]) -> None:

@@ -10,6 +10,7 @@ IDs depend only on the design's source, which `source_hash` fingerprints.
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter
 
 from attrs import define
@@ -40,10 +41,15 @@ class Mutant:
 
 def derive(design_cls: type[Design]) -> list[Mutant]:
     """Every mutant of the design, in a stable order: method, line, operator."""
+    return list(_derived(design_cls))
+
+
+@functools.cache
+def _derived(design_cls: type[Design]) -> tuple[Mutant, ...]:
     out: list[Mutant] = []
     for method in methods(design_cls):
         out.extend(_of(design_cls, method))
-    return out
+    return tuple(out)
 
 
 def _of(design_cls: type[Design], method: Method) -> list[Mutant]:

@@ -32,9 +32,10 @@ from attrs import asdict, define, field
 from designs.base import Design
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.verdict import replayed
-from stateful.mutants.baseline import Baseline, EndStates
-from stateful.mutants.build import mutant_class
+from stateful.mutants.baseline import Baseline
+from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.derive import Mutant
+from stateful.mutants.explore import Borrowing
 from stateful.replay_file import ReplayFile, save_replay
 
 KILLED = "killed"
@@ -62,6 +63,7 @@ class Verdict:
     counts: str = ""
     seconds: float = 0.0
     note: str = ""  # the design's own line of why, for a survivor
+    taken: int = 0  # states whose future was taken from the design's search
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -88,9 +90,11 @@ def judge(
     base: Baseline,
     replay_dir: Path | None,
     source: str,
+    reuse: bool = True,
     **focus: Any,
 ) -> Verdict:
-    """`focus`: the Explorer's `setup` and `operations`, as the baseline was searched with."""
+    """`focus`: the Explorer's `setup` and `operations`, as the baseline was searched with.
+    `reuse`: take from the design's search what the change cannot touch (explore.Borrowing)."""
     start = time.perf_counter()
     note = getattr(design_cls, "mutant_notes", {}).get(mutant.id, "")
     if not base.ran_any(mutant.path, mutant.lines):
@@ -102,9 +106,10 @@ def judge(
             seconds=time.perf_counter() - start,
         )
     try:
-        cls = mutant_class(design_cls, mutant)
-        explorer = EndStates(cls, bound, **focus)
+        counted, _, _ = counted_class(design_cls, mutant)
+        explorer = Borrowing(counted, bound, **focus)
         explorer.expected = base.properties
+        explorer.borrow_from(base.graph if reuse else {}, base.changed(mutant.path, mutant.lines))
         result = explorer.run()
     except Exception as exc:  # the mutant crashed the model: invalid, and the run goes on
         return _verdict(
@@ -115,12 +120,15 @@ def judge(
         )
     counts = (
         f"{result.scenarios:,} scenarios, {result.interleavings:,} interleavings, "
-        f"{result.executed:,} rule-call sequences run"
+        f"{result.executed:,} rule-call sequences run, {explorer.borrowed:,} states "
+        "taken from the design's search"
     )
+    taken = explorer.borrowed
     new = explorer.new
     if new:
         prop = new[0]
         found = result.found[prop]
+        cls = mutant_class(design_cls, mutant)
         again = replayed(cls, found, bound)
         diagram, saved = "", ""
         detail = found.message
@@ -152,22 +160,28 @@ def judge(
             replay=saved,
             cost=f"{found.cost}{' + teardown drain' if found.in_drain else ''}",
             counts=counts,
+            taken=taken,
             seconds=time.perf_counter() - start,
         )
-    same_props = frozenset(result.found) == base.properties
-    if explorer.ends == base.ends and same_props:
+    index = {e: i for i, e in enumerate(base.ends)}
+    reached = explorer.borrowed_ends
+    for end in explorer.ends:
+        reached |= 1 << index[end] if end in index else 0
+    extra = sum(1 for end in explorer.ends if end not in index)
+    missing = len(base.ends) - reached.bit_count()
+    found = frozenset(result.found) | explorer.borrowed_props
+    if not extra and not missing and found == base.properties:
         return _verdict(
             mutant,
             EQUIVALENT,
             detail=f"the same {len(base.ends):,} end states and properties as the design",
             counts=counts,
             note=note,
+            taken=taken,
             seconds=time.perf_counter() - start,
         )
-    more = len(explorer.ends - base.ends)
-    fewer = len(base.ends - explorer.ends)
-    why = [f"{more:,} end states the design does not reach, {fewer:,} it reaches missing"]
-    lost = sorted(base.properties - frozenset(result.found))
+    why = [f"{extra:,} end states the design does not reach, {missing:,} it reaches missing"]
+    lost = sorted(base.properties - found)
     if lost:
         why.append(f"no longer reaches {', '.join(lost)}")
     return _verdict(
@@ -176,6 +190,7 @@ def judge(
         detail="; ".join(why),
         counts=counts,
         note=note,
+        taken=taken,
         seconds=time.perf_counter() - start,
     )
 
