@@ -348,3 +348,10 @@ def _pgfrag(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_design_source_hash_names_the_methods_as_written() -> None:
     assert source_hash(UPSTREAM) == source_hash(DESIGNS["upstream-6.4"])
     assert source_hash(UPSTREAM) != source_hash(DESIGNS["pre-c2c-5.16"])
+
+
+def test_deleting_the_only_step_of_a_block_keeps_a_valid_method() -> None:
+    line = _line("yield from k.list_del(page)", after="def alloc_list_del")
+    m = _mutant("upstream-6.4", "alloc_list_del", line, "delete-step")
+    v = _judge("upstream-6.4", m)
+    assert v.kind != INVALID, v

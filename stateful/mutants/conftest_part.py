@@ -130,7 +130,13 @@ def summary(tr: pytest.TerminalReporter) -> None:
                 target = target.with_name(f"{target.stem}-{design}{target.suffix}")
             html, md = write_reports(target, design, verdicts, bound)
             tr.write_line(f"pgfrag: report written to {html} and {md}")
-    seconds = sum(v.seconds for vs in _VERDICTS.values() for v in vs)
+    everything = [v for vs in _VERDICTS.values() for v in vs]
+    slow = sorted(everything, key=lambda v: -v.seconds)[:8]
+    tr.write_line(
+        "pgfrag: slowest judgements: "
+        + ", ".join(f"{v.id} {v.kind} {v.seconds:.0f} s" for v in slow)
+    )
+    seconds = sum(v.seconds for v in everything)
     tr.write_line(
         f"pgfrag: {sum(len(v) for v in _VERDICTS.values())} mutants judged in "
         f"{time.perf_counter() - _STARTED[0]:.0f} s (the judgements: {seconds:.0f} s of CPU)"

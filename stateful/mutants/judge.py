@@ -32,7 +32,7 @@ from attrs import asdict, define, field
 from designs.base import Design
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.verdict import replayed
-from stateful.mutants.baseline import Baseline
+from stateful.mutants.baseline import ROOT, Baseline
 from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.derive import Mutant
 from stateful.mutants.explore import Borrowing
@@ -149,7 +149,7 @@ def judge(
                     mutant=mutant.id,
                     design_source=source,
                 )
-                saved = str(save_replay(replay, replay_dir))
+                saved = _shown(save_replay(replay, replay_dir))
         return _verdict(
             mutant,
             KILLED,
@@ -193,6 +193,14 @@ def judge(
         taken=taken,
         seconds=time.perf_counter() - start,
     )
+
+
+def _shown(path: Path) -> str:
+    """A path inside the checkout as the checkout names it: the same table from any clone."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _crash(exc: BaseException, mutant: Mutant) -> str:

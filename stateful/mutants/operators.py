@@ -154,7 +154,8 @@ def _statement_of(fdef: ast.FunctionDef, target: ast.AST) -> ast.stmt:
 
 def _keep_generator(fdef: ast.FunctionDef) -> None:
     if not any(isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes(fdef)):
-        fdef.body.append(ast.Expr(ast.YieldFrom(ast.Tuple([], ast.Load()))))
+        keep = ast.Expr(ast.YieldFrom(ast.Tuple([], ast.Load())))
+        fdef.body.append(ast.fix_missing_locations(ast.copy_location(keep, fdef.body[-1])))
 
 
 def _lines(*nodes_: ast.AST) -> tuple[int, ...]:
@@ -240,7 +241,7 @@ def delete_step(fdef: ast.FunctionDef, ctx: Context) -> Iterator[Change]:
             block, at = _place(twin, node)
             del block[at]
             if not block:
-                block.append(ast.Pass())
+                block.append(ast.copy_location(ast.Pass(), node))
             _keep_generator(twin)
             yield Change("delete-step", node.lineno, _lines(node), twin, "(deleted)")
         elif name in READ_OF and call.args:
@@ -393,7 +394,7 @@ def _to_read(fdef: ast.FunctionDef, call: ast.Call) -> None:
         block, at = _place(fdef, stmt)
         del block[at]
         if not block:
-            block.append(ast.Pass())
+            block.append(ast.copy_location(ast.Pass(), stmt))
         return
     call.func = ast.Attribute(call.func.value, "atomic_read", ast.Load())  # type: ignore[attr-defined]
     call.args = call.args[:1]
