@@ -277,7 +277,7 @@ class ReplayCheck:
     def summary(self) -> str:
         prop, n = self.replay.property, len(self.replay.steps)
         where = self.design
-        if self.design != self.replay.design:
+        if self.design.split(" with mutant ")[0] != self.replay.design:
             where = f"{self.design} (recorded on {self.replay.design})"
         head = f"{self.path} on {where}: {prop}"
         named = [f"{i} ({self.replay.steps[i - 1].rule})" for i in self.skipped_at]
@@ -314,7 +314,8 @@ def check_replay(path: Path, replay: ReplayFile, design_cls: type[Design]) -> Re
     return ReplayCheck(
         path=path,
         replay=replay,
-        design=design_cls.name,
+        design=design_cls.name
+        + (f" with mutant {design_cls.mutant_id}" if hasattr(design_cls, "mutant_id") else ""),
         violation=outcome.violation,
         other=outcome.other,
         warnings=list(world.reports),

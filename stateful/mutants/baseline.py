@@ -24,6 +24,7 @@ a file lock, so pytest-xdist workers judging one design's mutants share one.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import pickle
 import time
@@ -95,7 +96,10 @@ def search(design_cls: type[Design], bound: Bound, **focus: Any) -> Baseline:
     )
 
 
+@functools.cache
 def _model_hash() -> str:
+    """Read once per process: the code a process runs is what it loaded, and a
+    file edited during a run must not send each worker to search again."""
     h = hashlib.sha256()
     for folder in ("stateful", "designs"):
         for path in sorted((ROOT / folder).rglob("*.py")):

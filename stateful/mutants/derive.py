@@ -59,6 +59,9 @@ def _of(design_cls: type[Design], method: Method) -> list[Mutant]:
     seen: Counter[tuple[int, str]] = Counter()
     out = []
     for c in changes:
+        shown = c.shown
+        if method.line(c.line).startswith("elif ") and shown.startswith("if "):
+            shown = "el" + shown  # an elif's test, shown as the design writes it
         seen[(c.line, c.operator)] += 1
         n = seen[(c.line, c.operator)]
         suffix = f"#{n}" if n > 1 else ""
@@ -71,7 +74,7 @@ def _of(design_cls: type[Design], method: Method) -> list[Mutant]:
                 operator=c.operator,
                 path=method.path,
                 original=method.line(c.line),
-                shown=c.shown,
+                shown=shown,
                 lines=c.lines,
                 owner=method.owner,
                 tree=c.tree,
