@@ -24,7 +24,14 @@ from designs.registry import load_designs
 from stateful.example_db import ENV as SHARED_DB_ENV
 from stateful.example_db import SharedDatabaseError, example_database
 from stateful.exhaustive import DEFAULT_BOUND, PROVED, BoundError, parse_bound, too_large
-from stateful.measures import measure, render_contention, render_measures
+from stateful.measures import (
+    WASTE_DESIGNS,
+    measure,
+    measure_wastes,
+    render_contention,
+    render_measures,
+    render_waste,
+)
 from stateful.mutants import conftest_part as mutants
 from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayError, load_replay
@@ -372,7 +379,11 @@ def _legend(results: dict[tuple[str, str], str], bound: object) -> list[str]:
 
 
 def _report_data(
-    config: pytest.Config, designs: list[str], rows: dict[str, Any], broken: dict[str, str]
+    config: pytest.Config,
+    designs: list[str],
+    rows: dict[str, Any],
+    broken: dict[str, str],
+    waste: list[Any],
 ) -> ReportData:
     args = " ".join(config.invocation_params.args)
     run = (
@@ -395,6 +406,7 @@ def _report_data(
             FoundBug(design, prop, message, diagram, _REPLAY_FILES.get((design, prop)))
             for (design, prop), (message, diagram) in sorted(_BUGS.items())
         ],
+        waste=waste,
     )
 
 
@@ -437,9 +449,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         tr.write_line(render_measures(rows))
     for d, why in broken.items():
         tr.write_line(f"  {d}: {why}")
+    # The memory-waste workloads of the designs they compare that ran: a second or two.
+    compared = {d: config.pgfrag_designs[d] for d in WASTE_DESIGNS if d in rows}  # type: ignore[attr-defined]
+    waste = measure_wastes(compared) if compared else []
+    if waste:
+        tr.section("pgfrag: memory waste (python benchmarks/measures.py --workload NAME)")
+        tr.write_line(render_waste(waste))
     report = config.getoption("report")
     if report:
-        html, markdown = write_report(Path(report), _report_data(config, designs, rows, broken))
+        data = _report_data(config, designs, rows, broken, waste)
+        html, markdown = write_report(Path(report), data)
         tr.write_line(f"pgfrag: report written to {html} and {markdown}")
     for (design, prop), text in sorted(_EXPLANATIONS.items()):
         tr.section(f"pgfrag: {design} / {prop}", sep="-")

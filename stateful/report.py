@@ -34,6 +34,8 @@ from stateful.measures.render import (
     memory_cells,
 )
 from stateful.measures.results import Measures
+from stateful.measures.waste import WasteSeries
+from stateful.measures.waste_html import WASTE_CSS, waste_html, waste_markdown
 
 REPLAY_COMMAND = "pytest --replay"
 NOT_RUN = "-"
@@ -82,6 +84,7 @@ class ReportData:
     measures_broken: dict[str, str] = field(factory=dict)  # design -> "not measured: ..."
     contention: str = ""  # stateful.measures.render_contention(measures), or ""
     bugs: list[FoundBug] = field(factory=list)
+    waste: list[WasteSeries] = field(factory=list)  # stateful.measures.waste: plotted per workload
 
 
 def write_report(path: Path, data: ReportData) -> tuple[Path, Path]:
@@ -208,7 +211,7 @@ pre.diagram, pre.contention {{ background: #f7f7f2; border: 1px solid #d8d8d0; p
 pre.message {{ background: #fff1ee; border-left: 4px solid #c1121f; padding: 8px 12px;
   white-space: pre-wrap; }}
 pre.commands {{ background: #eef3fb; border-left: 4px solid #3b6fb6; padding: 6px 12px; }}
-"""
+{WASTE_CSS}"""
 
 
 def _e(text: str) -> str:
@@ -261,6 +264,8 @@ def _html(data: ReportData) -> Iterator[str]:
     if data.contention:
         yield "<h2>Contention</h2>"
         yield f'<pre class="contention">{_e(data.contention)}</pre>'
+    if data.waste:
+        yield from waste_html(data.waste)
     yield "<h2>Found bugs</h2>"
     if not data.bugs:
         yield "<p>None.</p>"
@@ -391,6 +396,8 @@ def render_markdown(data: ReportData) -> str:
         lines += [f"- **{_md(d)}**: {_md(data.surveys[d])}" for d in surveys]
     if data.contention:
         lines += ["", "## Contention", "", *_md_block(data.contention)]
+    if data.waste:
+        lines += ["", *waste_markdown(data.waste)]
     lines += ["", "## Found bugs", ""]
     if not data.bugs:
         lines += ["None.", ""]

@@ -16,12 +16,27 @@ import pytest
 from attrs import define, field
 
 from designs.registry import load_designs
-from stateful.measures import MEMORY_COLUMNS, Measures, measure, memory_cells, render_contention
+from stateful.measures import (
+    MEMORY_COLUMNS,
+    WASTE_WORKLOADS,
+    Measures,
+    WasteSeries,
+    measure,
+    measure_wastes,
+    memory_cells,
+    render_contention,
+    render_waste,
+)
+from stateful.measures.plot import AXES_FACE, colour_of
 from stateful.report import CELL_STYLES, FoundBug, ReportData, render_html, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACT = ROOT / "artifacts" / "report-screenshot.png"
+PLOTS_ARTIFACT = ROOT / "artifacts" / "report-plots-screenshot.png"
 WINDOW = (1280, 1600)
+# Tall enough for the whole page, plots included: a screenshot shows the window only.
+TALL_WINDOW = (1280, 6000)
+WASTE_PLOTTED = ["upstream-6.4", "no-readd", "full-page-6.8"]
 CHROMIUM_TIMEOUT = 120  # seconds; a first start on a loaded machine takes a few
 
 PROPERTIES = ["double-alloc", "use-after-free", "deadlock", "lockdep", "early-reuse"]
@@ -57,8 +72,14 @@ def upstream() -> Measures:
     return measure(load_designs()["upstream-6.4"])  # about a second
 
 
+@pytest.fixture(scope="module")
+def waste() -> list[WasteSeries]:
+    designs = load_designs()
+    return measure_wastes({d: designs[d] for d in WASTE_PLOTTED})  # under a second
+
+
 @pytest.fixture
-def data(upstream: Measures) -> ReportData:
+def data(upstream: Measures, waste: list[WasteSeries]) -> ReportData:
     return ReportData(
         title="pgfrag: s390 2K page-table fragments, designs x properties",
         run="pytest -n 0 tests/test_report.py; HYPOTHESIS_PROFILE=default; pgfrag 0.1.0",
@@ -87,6 +108,7 @@ def data(upstream: Measures) -> ReportData:
         measures_broken={"broken-plugin": BROKEN},
         contention=render_contention({"upstream-6.4": upstream}),
         bugs=[FoundBug("hugh-hh", "deadlock", MESSAGE, DIAGRAM, REPLAY)],
+        waste=waste,
     )
 
 
@@ -97,10 +119,14 @@ class Page(HTMLParser):
     rows: list[list[str]] = field(factory=list)
     pres: dict[str, list[str]] = field(factory=dict)
     headings: list[str] = field(factory=list)
+    # workload -> the designs whose line its plot's <svg> holds, in order
+    plots: dict[str, list[str]] = field(factory=dict)
     problems: list[str] = field(factory=list)
     _open: list[str] = field(factory=list)
     _text: list[str] | None = None
     _pre: str | None = None
+    _plot: str | None = None  # the workload of the plot's <figure> we are in
+    _svg: bool = False  # inside that figure's <svg>
 
     VOID = frozenset({"meta", "br", "hr", "img", "link", "input"})
 
@@ -111,6 +137,16 @@ class Page(HTMLParser):
         if tag in self.VOID:
             return
         self._open.append(tag)
+        attr = dict(attrs)
+        if tag == "figure" and "waste-plot" in (attr.get("class") or "").split():
+            self._plot = attr.get("data-workload") or ""
+            self.plots[self._plot] = []
+        elif tag == "svg" and self._plot is not None:
+            self._svg = True
+        elif tag == "g" and self._svg and self._plot is not None:
+            line = attr.get("id") or ""
+            if line.startswith(f"waste-{self._plot}-"):
+                self.plots[self._plot].append(line.removeprefix(f"waste-{self._plot}-"))
         if tag == "tr":
             self.rows.append([])
         elif tag in ("td", "th", "h1", "h2", "h3"):
@@ -126,6 +162,10 @@ class Page(HTMLParser):
             self.problems.append(f"</{tag}> closes <{self._open[-1] if self._open else ''}>")
             return
         self._open.pop()
+        if tag == "figure":
+            self._plot = None
+        elif tag == "svg":
+            self._svg = False
         text = "".join(self._text or [])
         if tag in ("td", "th") and self.rows:
             self.rows[-1].append(text)
@@ -180,6 +220,9 @@ def check_page(page: Page, data: ReportData) -> None:
         f"pytest --replay {REPLAY}\npytest --replay {REPLAY} --design OTHER"
     ]
     assert "hugh-hh: deadlock" in page.headings
+    # One plot per workload, each an inline <svg> with one line per design.
+    assert page.plots == {w: WASTE_PLOTTED for w in WASTE_WORKLOADS}
+    assert "Memory waste" in page.headings
 
 
 def test_html_is_well_formed_and_says_what_the_data_says(
@@ -234,6 +277,9 @@ def test_markdown_has_the_table_the_diagram_and_the_replay(
     assert "### hugh-hh: deadlock" in lines
     assert f"pytest --replay {REPLAY}\npytest --replay {REPLAY} --design OTHER\n```" in md
     assert "- **hugh-hh**: " + data.surveys["hugh-hh"] in lines
+    # The memory waste as the terminal prints it: the plots are the HTML's.
+    assert "## Memory waste" in lines
+    assert render_waste(data.waste) in md
     # The legend is shown as written: `known` with its backticks, not as code.
     assert r"NEW BUG: found, not in \`known\`" in md
 
@@ -269,7 +315,9 @@ def test_data_the_table_would_drop_is_refused(data: ReportData, tmp_path: Path) 
 # ---------------------------------------------------------------------------- in a browser
 
 
-def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+def chromium(
+    *args: str, profile: Path, window: tuple[int, int] = WINDOW
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("chromium")
     if exe is None:
         pytest.skip("chromium not installed: apt-get install chromium (the CI installs it)")
@@ -285,7 +333,7 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
         "--disable-sync",
         f"--user-data-dir={profile}",
         "--hide-scrollbars",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        f"--window-size={window[0]},{window[1]}",
         *args,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT)
@@ -376,6 +424,44 @@ def rgb(hex_colour: str) -> bytes:
     return bytes.fromhex(hex_colour.lstrip("#"))
 
 
+def plot_boxes(rows: list[bytes], bpp: int) -> list[tuple[int, int, int, int]]:
+    """(top, bottom, left, right) of each run of rows holding the plots' axes colour; the
+    plot's horizontal reference lines cross the axes, so runs a few rows apart are one box."""
+    face = rgb(AXES_FACE)
+    boxes: list[list[int]] = []
+    for y, row in enumerate(rows):
+        xs = [at // bpp for at in _finds(row, face) if at % bpp == 0]
+        if not xs:
+            continue
+        if boxes and y - boxes[-1][1] <= 8:
+            box = boxes[-1]
+            box[1], box[2], box[3] = y, min(box[2], xs[0]), max(box[3], xs[-1])
+        else:
+            boxes.append([y, y, xs[0], xs[-1]])
+    return [(a, b, c, d) for a, b, c, d in boxes]
+
+
+def _finds(row: bytes, what: bytes) -> list[int]:
+    found, at = [], row.find(what)
+    while at != -1:
+        found.append(at)
+        at = row.find(what, at + 1)
+    return found
+
+
+def pixels_near(
+    rows: list[bytes], bpp: int, box: tuple[int, int, int, int], colour: bytes, within: int
+) -> int:
+    top, bottom, left, right = box
+    count = 0
+    for row in rows[top : bottom + 1]:
+        for x in range(left, right + 1):
+            pixel = row[x * bpp : x * bpp + 3]
+            if all(abs(pixel[i] - colour[i]) <= within for i in range(3)):
+                count += 1
+    return count
+
+
 def test_chromium_draws_the_report(data: ReportData, tmp_path: Path) -> None:
     html_path, _ = write_report(tmp_path / "report.html", data)
     url = html_path.resolve().as_uri()
@@ -395,6 +481,21 @@ def test_chromium_draws_the_report(data: ReportData, tmp_path: Path) -> None:
 
     dom = chromium("--dump-dom", url, profile=tmp_path / "profile-dom").stdout
     check_page(parse(dom), data)
+
+    # The plots, further down: a window as tall as the page. Each plot's box (its axes
+    # colour) is found, and each design's line is drawn in it, in the design's colour.
+    tall = tmp_path / "tall.png"
+    chromium(f"--screenshot={tall}", url, profile=tmp_path / "profile-tall", window=TALL_WINDOW)
+    PLOTS_ARTIFACT.write_bytes(tall.read_bytes())
+    _, _, bpp, rows = png_rows(tall.read_bytes())
+    boxes = plot_boxes(rows, bpp)
+    assert len(boxes) == len(WASTE_WORKLOADS), boxes
+    designs = [s.design for s in data.waste]
+    for box in boxes:
+        assert box[1] - box[0] > 100 and box[3] - box[2] > 300, f"a plot box of {box}"
+        for design in WASTE_PLOTTED:
+            drawn = pixels_near(rows, bpp, box, rgb(colour_of(design, designs)), 24)
+            assert drawn > 20, f"{design}'s line is not drawn in the plot at {box}"
 
 
 def test_report_option_writes_what_the_run_found(tmp_path: Path) -> None:

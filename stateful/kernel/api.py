@@ -53,6 +53,8 @@ from stateful.kernel.mm import (
     mmdrop,
     mmdrop_async,
     mmgrab,
+    read_mm_context,
+    write_mm_context,
 )
 from stateful.kernel.mmu_gather import MmuGather, tlb_remove_table
 from stateful.kernel.rcu import Callback, call_rcu, rcu_read_lock, rcu_read_unlock, synchronize_rcu
@@ -163,6 +165,7 @@ __all__ = [
     "mmgrab",
     "rcu_read_lock",
     "rcu_read_unlock",
+    "read_mm_context",
     "read_pt_mm",
     "read_table",
     "spin_lock",
@@ -175,5 +178,6 @@ __all__ = [
     "tag_of",
     "tagged",
     "tlb_remove_table",
+    "write_mm_context",
     "write_pt_mm",
 ]

@@ -160,6 +160,26 @@ def flush_mm_if_pending(mm: MMStruct) -> Steps[None]:
         yield None
 
 
+def read_mm_context(mm: MMStruct, member: str) -> Steps[Any]:
+    """READ mm->context.<member>: a word a design adds to the s390 mm context
+    (kept in `mm.context.arch`; NULL until written)."""
+    w = current.world()
+    w.access(mm, f"READ {mm}->context.{member}")
+    value = mm.context.arch.get(member)
+    w.trace_step(f"{mm}->context.{member} -> {'NULL' if value is None else repr(value)}")
+    yield None
+    return value
+
+
+def write_mm_context(mm: MMStruct, member: str, value: Any) -> Steps[None]:
+    """WRITE mm->context.<member> = value (None is NULL)."""
+    w = current.world()
+    w.access(mm, f"WRITE {mm}->context.{member}")
+    mm.context.arch[member] = value
+    w.trace_step(f"{mm}->context.{member} = {'NULL' if value is None else repr(value)}")
+    yield None
+
+
 def free_mm(mm: MMStruct) -> Steps[None]:
     """The end of __mmdrop: the struct goes back to mm_cachep."""
     w = current.world()

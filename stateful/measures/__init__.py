@@ -26,6 +26,15 @@ One concept per module, each importing only those above it:
     contention  the contention run
     run         measure(): one design through every workload
     render      the table, and its parts for the report (stateful/report.py)
+
+The memory-waste workloads (churn, collapse, forkexit, grow), per design a
+time series of pages per live 2K table:
+
+    waste_workloads  the seeded operation lists
+    waste            the run (the memory run, with fork and exit) and WasteSeries
+    waste_render     the table, for the terminal and the Markdown
+    plot             one workload's plot, as SVG (matplotlib)
+    waste_html       the report's section: the plots and the tables
 """
 
 from __future__ import annotations
@@ -44,6 +53,9 @@ from stateful.measures.render import (
 )
 from stateful.measures.results import Measures
 from stateful.measures.run import measure
+from stateful.measures.waste import WASTE_DESIGNS, WasteSeries, measure_waste, measure_wastes
+from stateful.measures.waste_render import render_waste, waste_command
+from stateful.measures.waste_workloads import WASTE_WORKLOADS
 from stateful.measures.workloads import (
     CONTENTION_CONFIGS,
     MEMORY_GP_EVERY,
@@ -61,13 +73,20 @@ __all__ = [
     "MEMORY_OPS",
     "MEMORY_WORKLOAD",
     "STOPPED",
+    "WASTE_DESIGNS",
+    "WASTE_WORKLOADS",
+    "WasteSeries",
     "Measures",
     "contention_streams",
     "measure",
     "measure_notes",
+    "measure_waste",
+    "measure_wastes",
     "measures_seed",
     "memory_cells",
     "memory_workload",
     "render_contention",
     "render_measures",
+    "render_waste",
+    "waste_command",
 ]
