@@ -4,6 +4,7 @@ pytest                                   every design against every property
 pytest --design hugh-hh --property deadlock
 HYPOTHESIS_PROFILE=thorough pytest tests/test_verdicts.py
 pytest --exhaustive [--bound S=3,C=1,P=1]  every interleaving within a bound, instead
+pytest --mutants upstream-6.4             mutation analysis (stateful/mutants/), not by default
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from stateful.measures import (
     render_measures,
     render_waste,
 )
+from stateful.mutants import conftest_part as mutants
 from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayError, load_replay
 from stateful.report import FoundBug, ReportData, write_report
@@ -157,6 +159,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run an --exhaustive bound that is estimated too large to finish soon",
     )
+    mutants.addoption(group)
     group.addoption(
         "--replay-dir",
         default=str(ROOT / "replays"),
@@ -205,14 +208,16 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"does not exist here; valid: {', '.join(sorted(designs))} "
                 f"(or name one with --design)"
             )
+        mutants.check_replay(replay, name, designs)
         replays.append((Path(name), replay))
     config.pgfrag_replays = replays  # type: ignore[attr-defined]
+    mutants.configure(config, designs)
 
 
 def _bound(config: pytest.Config, designs: dict[str, Any]) -> Any:
     """The --exhaustive bound, checked before anything runs; None without --exhaustive."""
     text = config.getoption("bound")
-    if not config.getoption("exhaustive"):
+    if not config.getoption("exhaustive") and not config.getoption("mutants"):
         if text is not None:
             raise pytest.UsageError("--bound is the bound of --exhaustive; give both")
         return None
@@ -263,6 +268,7 @@ def _show_progress(config: pytest.Config) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
+    mutants.generate(metafunc)
     if "replay_case" in metafunc.fixturenames:
         cases = [
             pytest.param((path, replay, design), id=f"{path.name}@{design}")
@@ -296,7 +302,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """`--replay` runs the replays and nothing else; without it, there are none."""
     replaying = bool(config.getoption("replay"))
     keep, drop = [], []
-    for item in items:
+    for item in mutants.select(config, items, drop):
         callspec = getattr(item, "callspec", None)
         is_replay = getattr(item, "originalname", "") == "test_replay"
         has_case = callspec is not None and "replay_case" in callspec.params
@@ -338,6 +344,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     props = dict(report.user_properties)
+    mutants.logreport(report, props)
     if "pgfrag_replayed" in props and report.when == "call":
         _REPLAYED.append(str(props["pgfrag_replayed"]))
     if "pgfrag_result" not in props:
@@ -471,6 +478,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 )
                 for part in wrapped:
                     terminalreporter.write_line(part)
+    mutants.summary(terminalreporter)
     if not _RESULTS:
         return
     designs = [d for d in config.pgfrag_designs if any(k[0] == d for k in _RESULTS)]  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@
     pgfrag --exhaustive [--bound S=3,C=1]  every interleaving within a bound
     pgfrag --report report.html            also write the report (and report.md beside it)
     pgfrag --replay FILE [--design NAME]   replay a saved failure, from any folder
+    pgfrag --mutants DESIGN [--bound ...]  mutation analysis: which line prevents which race
 
 It is pytest on tests/test_verdicts.py of the checkout this package was
 installed from (`pip install -e .`).
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 USAGE = """\
 usage: pgfrag [--design NAME]... [--property NAME]... [--exhaustive [--bound AXES]]
               [--report PATH.html] [--replay FILE [--design NAME]...] [pytest options]
+       pgfrag --mutants DESIGN [--bound AXES] [--report PATH.html] [pytest options]
 
 Runs every design of the s390 2K page-table fragment allocator against every
 property, and prints the designs x properties table. Each design is first
@@ -47,6 +49,11 @@ options:
                        and run nothing else
   --replay-dir DIR     where found failures are saved (default: replays/)
   --report PATH.html   also write the comparison as HTML, and Markdown beside it
+  --mutants DESIGN     mutation analysis of DESIGN: every mutant of its source
+                       judged by the exhaustive mode at --bound (killed by a
+                       property, survived, proved equivalent, or invalid);
+                       the table also goes to artifacts/mutants/DESIGN.json,
+                       .md and .html (--mutants-out DIR), see docs/mutation.md
   --progress SECONDS   a progress line per design every SECONDS (0: none)
   -h, --help           this help; `pgfrag --help-pytest` lists pytest's options,
                        which pgfrag passes through (-v, -x, -n, -k, ...)
@@ -60,6 +67,7 @@ examples:
   pgfrag --exhaustive                      every interleaving within the default bound
   pgfrag --exhaustive --bound S=3,C=1,P=1 --design pre-c2c-5.16
   pgfrag --replay replays/hugh-hh--deadlock.json --design hugh-hh-bh
+  pgfrag --mutants upstream-6.4            which line of v6.4 prevents which race
   HYPOTHESIS_PROFILE=thorough pgfrag --report report.html
 """
 
@@ -77,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if "--help-pytest" in args:
         args = ["--help" if a == "--help-pytest" else a for a in args]
-    verdicts = ROOT / "tests" / "test_verdicts.py"
+    tests = "test_mutants.py" if any(a.split("=")[0] == "--mutants" for a in args) else None
+    verdicts = ROOT / "tests" / (tests or "test_verdicts.py")
     if not verdicts.exists():
         print(
             f"pgfrag: {verdicts} not found; install from a checkout with `pip install -e .`",

@@ -61,6 +61,10 @@ class ReplayFile:
     expected: str = ""  # the violation's first line, as the kernel checker words it
     machine: MachineConfig = MachineConfig()
     model_version: int = MODEL_VERSION
+    # A mutant's failure (stateful/mutants/): its ID, and the hash of the
+    # design's source the ID refers to. Empty for a design's own failure.
+    mutant: str = ""
+    design_source: str = ""
 
     @classmethod
     def of(cls, failure: Failure, machine: MachineConfig | None = None) -> ReplayFile:
@@ -82,6 +86,11 @@ class ReplayFile:
                 "property": self.property,
                 "machine": attrs.asdict(self.machine),
                 "expected": self.expected,
+                **(
+                    {"mutant": {"id": self.mutant, "design_source": self.design_source}}
+                    if self.mutant
+                    else {}
+                ),
             },
             indent=2,
         )
@@ -93,6 +102,8 @@ class ReplayFile:
 
     @property
     def default_name(self) -> str:
+        if self.mutant:
+            return f"{self.mutant.replace(':', '.')}--{self.property}.json"
         return f"{self.design}--{self.property}.json"
 
 
@@ -198,7 +209,22 @@ def load_replay(path: Path) -> ReplayFile:
     expected = doc.get("expected", "")
     if not isinstance(expected, str):
         raise _fail(path, f"'expected' is {type(expected).__name__}, expected str")
-    return ReplayFile(design, prop, steps, expected, machine, version)
+    mutant = doc.get("mutant", {})
+    if "mutant" in doc and not (
+        isinstance(mutant, dict)
+        and all(isinstance(mutant.get(k), str) and mutant.get(k) for k in ("id", "design_source"))
+    ):
+        raise _fail(path, f"'mutant' must be {{'id': ID, 'design_source': HASH}}: {mutant!r}")
+    return ReplayFile(
+        design,
+        prop,
+        steps,
+        expected,
+        machine,
+        version,
+        mutant.get("id", ""),
+        mutant.get("design_source", ""),
+    )
 
 
 def save_replay(replay: ReplayFile, folder: Path) -> Path:
@@ -219,7 +245,7 @@ def save_replay(replay: ReplayFile, folder: Path) -> Path:
         if same:
             return path
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-        path = folder / f"{replay.design}--{replay.property}--{digest}.json"
+        path = folder / f"{replay.default_name[: -len('.json')]}--{digest}.json"
         if path.exists():
             return path  # the name is the content's hash: this very file
     # Write then rename, so that a reader (another pytest-xdist worker) never
@@ -251,7 +277,7 @@ class ReplayCheck:
     def summary(self) -> str:
         prop, n = self.replay.property, len(self.replay.steps)
         where = self.design
-        if self.design != self.replay.design:
+        if self.design.split(" with mutant ")[0] != self.replay.design:
             where = f"{self.design} (recorded on {self.replay.design})"
         head = f"{self.path} on {where}: {prop}"
         named = [f"{i} ({self.replay.steps[i - 1].rule})" for i in self.skipped_at]
@@ -288,7 +314,8 @@ def check_replay(path: Path, replay: ReplayFile, design_cls: type[Design]) -> Re
     return ReplayCheck(
         path=path,
         replay=replay,
-        design=design_cls.name,
+        design=design_cls.name
+        + (f" with mutant {design_cls.mutant_id}" if hasattr(design_cls, "mutant_id") else ""),
         violation=outcome.violation,
         other=outcome.other,
         warnings=list(world.reports),

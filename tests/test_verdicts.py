@@ -33,6 +33,7 @@ from stateful import exhaustive
 from stateful.exhaustive import Bound, Result
 from stateful.hunt import explain, survey, verdict
 from stateful.machine import FAILURES, Survey
+from stateful.mutants import conftest_part as mutants
 from stateful.progress import PROGRESS
 from stateful.replay_file import ReplayFile, check_replay, save_replay
 from stateful.violations import Violation
@@ -136,6 +137,7 @@ def test_replay(
 ) -> None:
     path, replay, design = replay_case
     cls = request.config.pgfrag_designs[design]  # type: ignore[attr-defined]
+    cls = mutants.replay_design(replay, design, cls)
     check = check_replay(path, replay, cls)
     record_property("pgfrag_replayed", check.summary())
     if check.violation is not None:

@@ -1,0 +1,192 @@
+"""The exhaustive search as mutation analysis runs it: end states, lines run, and reuse.
+
+EndStates is the exhaustive mode's Explorer that also keeps the
+fingerprints of the quiescent states it reaches (its end states), and can
+stop once a property outside `expected` is reached at its shortest.
+
+Recording (the design's own search) also keeps, for every node of the
+state graph (a state with the budget it was reached with, the Explorer's
+own cache key), the statements of the design's methods that ran in its
+rule calls and in the drain of the states they reached. Summed over the
+graph (`summary`), each node gets what its whole future within the bound
+runs, reaches (end states) and reports (properties).
+
+Borrowing (a mutant's search) uses that summary. Until the changed code
+runs, a mutant is its design: a node of the mutant's search that is also a
+node of the design's (same fingerprint, same budget left), and whose whole
+future in the design's search never runs a changed statement, has the
+same future in the mutant. It is not explored again: its end states and
+properties are the design's. The mutated method's code has its own
+qualified name in generator frames, so a state with the changed code in
+flight never matches one of the design's. Both searches run the counted
+classes (stateful/mutants/build.py), so the code in flight is the same
+bytecode in both. tests/test_mutation.py checks on small bounds that the
+verdicts and end states are the same with and without borrowing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stateful.exhaustive import trial
+from stateful.exhaustive.search import Explorer, Node
+from stateful.exhaustive.trial import Outcome
+
+Key = tuple[bytes, int, int, int, int]
+
+
+def key_of(node: Node) -> Key:
+    c = node.cost
+    return (node.digest, c.setup, c.concurrent, c.preemptions, c.interrupts)
+
+
+class EndStates(Explorer):
+    """The search, keeping its end states; optionally stopping at the first new property."""
+
+    expected: frozenset[str] | None = None
+    ends: set[bytes]
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.ends = set()
+
+    def _root(self) -> tuple[Any, Node]:
+        machine, root = super()._root()
+        self.ends.add(root.digest)
+        return machine, root
+
+    def _emit(self, node: Node, rule: Any, args: dict[str, Any], out: Outcome, irq: bool) -> None:
+        super()._emit(node, rule, args, out, irq)
+        if out.fatal is None and out.quiescent:
+            self.ends.add(out.digest)
+
+    def _done(self, order: tuple[int, ...]) -> bool:
+        if self.expected is None:
+            return super()._done(order)
+        return any(p not in self.expected and b[:4] <= order for p, b in self.best.items())
+
+    @property
+    def new(self) -> list[str]:
+        """Properties reached that the design does not reach, shortest first."""
+        if self.expected is None:
+            return []
+        return sorted((p for p in self.best if p not in self.expected), key=self.best.__getitem__)
+
+
+class Recording(EndStates):
+    """The design's own search, keeping per node what its rule calls ran and reported."""
+
+    ran: set[int]  # the counted class's set: statements run since it was last cleared
+    local: dict[Key, set[int]]
+    props: dict[Key, set[str]]
+    drain_ran: dict[bytes, set[int]]
+    _here: Key | None = None
+
+    def record_into(self, ran: set[int]) -> None:
+        self.ran = ran
+        self.local, self.props, self.drain_ran = {}, {}, {}
+
+    def _expand(self, node: Node) -> None:
+        self._here = key_of(node)
+        self.local.setdefault(self._here, set())
+        self.props.setdefault(self._here, set())
+        super()._expand(node)
+
+    def _trial(self, node: Node, rule: Any, args: dict[str, Any]) -> Outcome:
+        self.result.executed += 1
+        machine, self._spare = self._spare, None
+        if machine is None:
+            machine = self._replay(node.path)
+        self.ran.clear()  # the replay to the node is the node's past, not its future
+        out = trial.call(machine, rule.name, args)
+        assert self._here is not None
+        self.local[self._here] |= self.ran
+        if out.fatal is not None:
+            self.props[self._here].add(out.fatal.property)
+        self.props[self._here].update(w.property for w in out.warnings)
+        return out
+
+    def _drain_once(self, machine: Any, digest: bytes, path: Any, cost: Any) -> None:
+        if digest in self.drained:
+            super()._drain_once(machine, digest, path, cost)
+            return
+        self.ran.clear()
+        super()._drain_once(machine, digest, path, cost)
+        self.drain_ran[digest] = set(self.ran)
+
+    def summary(self, end_index: dict[bytes, int]) -> dict[Key, tuple[int, int, frozenset[str]]]:
+        """Per node: (statements its future runs, end states it reaches, properties
+        it reports), the first two as bit masks (statement number, end_index)."""
+        out: dict[Key, tuple[int, int, frozenset[str]]] = {}
+        by_number: dict[int, tuple[int, int, frozenset[str]]] = {}
+        stack = [(0, False)]
+        while stack:
+            number, ready = stack.pop()
+            if number in by_number:
+                continue
+            node = self.nodes[number]
+            if not ready:
+                stack.append((number, True))
+                stack.extend((c, False) for c in node.children if c not in by_number)
+                continue
+            key = key_of(node)
+            ran = self.local.get(key, set()) | self.drain_ran.get(node.digest, set())
+            mask = _mask(ran)
+            ends = 1 << end_index[node.digest] if node.digest in end_index else 0
+            props = set(self.props.get(key, ())) | {
+                v.property for v in self.drained.get(node.digest, ())
+            }
+            for c in node.children:
+                r, e, p = by_number[c]
+                mask, ends = mask | r, ends | e
+                props |= p
+            by_number[number] = (mask, ends, frozenset(props))
+            out[key] = by_number[number]
+        return out
+
+
+class Borrowing(EndStates):
+    """A mutant's search: a node the design's search has, whose future there runs
+    none of the changed statements, is taken from the design's summary."""
+
+    graph: dict[Key, tuple[int, int, frozenset[str]]]
+    changed: int  # the design's statements (bit mask) the mutant changes
+    borrowed_ends: int
+    borrowed_props: set[str]
+    borrowed: int
+    _skip_drain: bool = False
+
+    def borrow_from(self, graph: dict[Key, tuple[int, int, frozenset[str]]], changed: int) -> None:
+        self.graph, self.changed = graph, changed
+        self.borrowed_ends, self.borrowed_props, self.borrowed = 0, set(), 0
+
+    def _push(self, parent: Node | None, node: Node) -> None:
+        key = key_of(node)
+        self._skip_drain = False
+        known = self.graph.get(key)
+        if key in self.index or known is None or known[0] & self.changed:
+            super()._push(parent, node)
+            return
+        super()._push(parent, node)
+        self.nodes[self.index[key]].expanded = True  # its future is the design's
+        self.borrowed += 1
+        self.borrowed_ends |= known[1]
+        self.borrowed_props |= known[2]
+        self._skip_drain = True
+
+    def _drain_once(self, machine: Any, digest: bytes, path: Any, cost: Any) -> None:
+        if self._skip_drain:
+            self._skip_drain = False
+            return
+        super()._drain_once(machine, digest, path, cost)
+
+
+def _mask(numbers: set[int]) -> int:
+    m = 0
+    for n in numbers:
+        m |= 1 << n
+    return m
+
+
+def mask_of(numbers: set[int] | list[int]) -> int:
+    return _mask(set(numbers))
