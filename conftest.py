@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from designs.base import DesignError
 from designs.registry import load_designs
+from stateful.budget import DEFAULT_EXAMPLES, DEFAULT_STEPS
 from stateful.example_db import ENV as SHARED_DB_ENV
 from stateful.example_db import SharedDatabaseError, example_database
 from stateful.exhaustive import (
@@ -65,8 +66,8 @@ except SharedDatabaseError as exc:
 # (pgfrag minimizes what it records), so there is no shrink phase to pay for.
 settings.register_profile(
     "default",
-    max_examples=4000,
-    stateful_step_count=40,
+    max_examples=DEFAULT_EXAMPLES,
+    stateful_step_count=DEFAULT_STEPS,
     derandomize=True,
     database=None,
     phases=[Phase.explicit, Phase.generate],

@@ -33,17 +33,27 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+import hypothesis.core
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from designs.registry import load_designs
+from stateful.budget import DEFAULT_EXAMPLES, DEFAULT_STEPS
 from stateful.machine import FAILURES, KernelMachine, machine_for
 from stateful.replay import minimize
 from stateful.violations import Violation
 
 
+def _seed(seed: int) -> None:
+    """Seed this job's search. Hypothesis draws a test's seed from its own
+    Random, not from `random`; its global force seed (what pytest's
+    --hypothesis-seed sets) is what makes a seed repeat a run exactly."""
+    random.seed(seed)
+    hypothesis.core.global_force_seed = seed
+
+
 def _settings(max_examples: int, steps: int) -> settings:
-    """Generate only, random seed (taken from `random`, which each job seeds)."""
+    """Generate only, not derandomized: each job's seed (`_seed`) drives it."""
     return settings(
         max_examples=max_examples,
         stateful_step_count=steps,
@@ -69,7 +79,7 @@ def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tup
 
     KernelMachine.__init__ = counting_init  # type: ignore[method-assign]
     s = _settings(max_examples, steps)
-    random.seed(seed)
+    _seed(seed)
     start = time.perf_counter()
     try:
         run_state_machine_as_test(machine, settings=s)
@@ -101,7 +111,7 @@ def one_survey(
 
     s = _settings(max_examples, steps)
     config = None if max_exits is None else MachineConfig(max_exits=max_exits)
-    random.seed(seed)
+    _seed(seed)
     start = time.perf_counter()
     found = survey(load_designs()[design], s, config)
     return design, seed, time.perf_counter() - start, sorted(found.first)
@@ -143,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the seeds to run (default: --runs seeds drawn fresh, printed first)",
     )
     parser.add_argument("--runs", type=int, default=10, help="fresh seeds to draw (default 10)")
-    parser.add_argument("--max-examples", type=int, default=4000)
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--max-examples", type=int, default=DEFAULT_EXAMPLES)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--survey", action="store_true", help="measure the survey pytest runs")
     parser.add_argument(

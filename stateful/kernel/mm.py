@@ -58,6 +58,9 @@ class MMStruct(KObject):
     mm_count: int = 1
     mm_lock_seq: int = 0  # the per-VMA locks' sequence (vma_end_write_all moves it on)
     tlb_flush_pending: int = 0  # mmu_gathers in flight on this mm
+    # Tables unhooked by pte_free_tlb since the mm's TLB was last flushed:
+    # the TLB may still walk them, so none may go to __tlb_remove_table yet.
+    tlb_flush_owed: list[Any] = field(factory=list)
     exiting: bool = False
     exited: bool = False
     reused_by: str = ""  # the mm that mm_cachep handed this memory to next
@@ -156,6 +159,7 @@ def flush_mm_if_pending(mm: MMStruct) -> Steps[None]:
     yield None
     if pending:
         mm.context.flush_mm = False
+        mm.tlb_flush_owed.clear()
         w.trace_step(f"__tlb_flush_mm({mm})")
         yield None
 

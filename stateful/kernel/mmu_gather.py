@@ -13,6 +13,12 @@ flushes the same way, and the table is freed at once after an IPI to every
 CPU: that waits for IRQ-disabled walkers, not for RCU readers. When another
 mmu_gather of the same mm is in flight (`mm_tlb_flush_nested`),
 `tlb_finish_mmu` flushes whatever it gathered.
+
+The flush is what makes freeing safe: until the mm's TLB is flushed, it may
+still hold translations through a table `pte_free_tlb` unhooked, and the
+hardware walker may still read it. So a table handed to `__tlb_remove_table`
+while its flush is still owed is reported as a use-after-free (by the
+walker; KASAN cannot see it, a stale TLB can).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from stateful.kernel.cpu import Steps
 from stateful.kernel.memory import Page, Table, Tagged, free_page
 from stateful.kernel.mm import MMStruct
 from stateful.kernel.rcu import RcuHead, call_rcu
+from stateful.violations import UseAfterFree
 
 
 @define(eq=False)
@@ -63,10 +70,28 @@ def pte_free_tlb(tlb: MmuGather, table: Table) -> Steps[None]:
     mm = tlb.mm
     w.access(mm, f"{mm}->context.flush_mm = 1")
     mm.context.flush_mm = True
+    mm.tlb_flush_owed.extend((table.page, half) for half in table.halves)
     tlb.freed_tables = tlb.cleared_pmds = True
     w.trace_step(f"{mm}->context.flush_mm = 1")
     yield None
     yield from w.hook("page_table_free_rcu", tlb, table)
+
+
+_TAG_HALVES = {1: (0,), 2: (1,), 3: (0, 1)}
+
+
+def _hand_to_arch(mm: MMStruct, table: Tagged) -> Steps[None]:
+    """The generic code gives the table to the arch's __tlb_remove_table."""
+    w = current.world()
+    owed = [h for h in _TAG_HALVES.get(table.tag, (0, 1)) if (table.page, h) in mm.tlb_flush_owed]
+    if owed:
+        w.report(
+            UseAfterFree,
+            f"{table} freed by __tlb_remove_table while the TLB flush of {mm} that "
+            f"pte_free_tlb made owed has not been done: the TLB may still walk it",
+            where=f"__tlb_remove_table({table})",
+        )
+    yield from w.hook("tlb_remove_table", table)
 
 
 def tlb_flush_mmu_tlbonly(tlb: MmuGather) -> Steps[None]:
@@ -89,7 +114,7 @@ def tlb_remove_table(tlb: MmuGather, table: Tagged) -> Steps[None]:
             # whose only point is that every other CPU took the interrupt.
             w.trace_ipi("tlb_remove_table_smp_sync()")
             yield None
-            yield from w.hook("tlb_remove_table", table)
+            yield from _hand_to_arch(tlb.mm, table)
             return
         tlb.batch_page = w.allocator.alloc("mmu_table_batch")
         tlb.batch = []
@@ -105,13 +130,14 @@ def _tlb_table_flush(tlb: MmuGather) -> Steps[None]:
         return
     assert tlb.rcu is not None and tlb.batch_page is not None
     batch = TableBatch(tlb.batch_page, tlb.batch)
+    mm = tlb.mm
     tlb.batch = None
 
     def tlb_remove_table_rcu(head: RcuHead) -> Steps[None]:
         w = current.world()
         w.access(batch.page, "tlb_remove_table_rcu")
         for table in batch.tables:
-            yield from w.hook("tlb_remove_table", table)
+            yield from _hand_to_arch(mm, table)
         yield from free_page(batch.page)
 
     yield from call_rcu(tlb.rcu, tlb_remove_table_rcu, f"tlb_remove_table_rcu({batch.tables})")
