@@ -14,8 +14,9 @@ Differences from the posted C (one line, in pte_free_half):
   design: it answers whether v2 is otherwise sound once that slip is fixed.
 Verdicts: every property held, the leak of global-lock included: 3 fresh
   seeds at 3,000 examples x 40 steps (about 6,300 runs each) and the
-  derandomized default survey (9,037 runs) all drained clean (kernel model
-  of b88a9d5). So, within
+  derandomized default survey (9,037 runs at 4,000 examples) all drained
+  clean (kernel model of b88a9d5); the default run at kernel model 4
+  (3,000 examples: 6,633 runs, and the exhaustive first pass) found nothing. So, within
   what the random search reaches, the missing shift is v2's only flaw the
   machine sees; the c2c224932fd0 question (its page_table_free has no
   temporary PP) is as open here as for global-lock (see pre-c2c-5.16).

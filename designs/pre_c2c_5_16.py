@@ -24,7 +24,7 @@ Verdicts: known from history, a use-after-free, the race c2c224932fd0's
   pte_free interrupted between its atomic_xor_bits and its list_del while
   the other CPU runs the munmap batch's __tlb_remove_table; the diagram was
   read against c2c224932fd0's message: the same steps in the same order. The
-  random survey alone does not find it (0 of 8,928 runs in the default run;
+  random survey alone does not find it (0 of 6,779 runs in the default run;
   benchmarks/find_speed.py measures its power over fresh seeds). Every other
   property: held, as upstream-6.4, from which it differs in the fix alone.
 """
