@@ -31,6 +31,10 @@ class DoubleFree(Violation):
 
 
 class UseAfterFree(Violation):
+    """A freed page, mm or lock read or written; or a page table freed while
+    the TLB may still walk it (its mm's flush still owed: no kernel checker
+    sees that one, a stale TLB entry does)."""
+
     property = "use-after-free"
     checker = "KASAN"
 
