@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RULE_MARKER
 
 from designs.base import Design
@@ -113,3 +114,18 @@ def drive(design: type[Design], steps: Sequence[Any]) -> Any:
     for step in steps:
         step_on(machine, step)
     return machine
+
+
+def small_search(max_examples: int) -> settings:
+    """A short derandomized generate-only search, for a test that the machine
+    finds a planted bug by itself."""
+    return settings(
+        max_examples=max_examples,
+        stateful_step_count=30,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 
 from designs.registry import load_designs
 from stateful.hunt import hunt, survey, verdict
 from stateful.violations import Lockdep
+from tests.kernel_helpers import small_search
 
 DESIGNS = load_designs()
-SMALL = settings(
-    max_examples=300,
-    stateful_step_count=30,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    phases=[Phase.generate],
-    suppress_health_check=list(HealthCheck),
-    report_multiple_bugs=False,
-)
+SMALL = small_search(300)
 
 
 def test_hunt_raises_the_property_with_its_minimal_diagram() -> None:

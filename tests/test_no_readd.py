@@ -8,8 +8,6 @@ correctness rests on, which the machine's search must find by itself.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, Phase, settings
-
 from designs.base import AA
 from designs.no_readd import PGTABLE_PAGE, NoReadd
 from stateful.hunt import survey
@@ -18,7 +16,7 @@ from stateful.kernel.memory import Page
 from stateful.kernel.mm import MMStruct
 from stateful.machine import KernelMachine, machine_for
 from stateful.replay import Step, replay
-from tests.kernel_helpers import drive, in_order, trace_text
+from tests.kernel_helpers import drive, in_order, small_search, trace_text
 
 
 class KeepsUnusedHalf(NoReadd):
@@ -185,16 +183,7 @@ def test_invariant_fires_when_the_pointed_page_has_its_upper_half_taken() -> Non
 
 # --- positive controls: the machine finds each broken variant by itself -----------
 
-SMALL = settings(
-    max_examples=200,
-    stateful_step_count=30,
-    derandomize=True,
-    database=None,
-    deadline=None,
-    phases=[Phase.generate],
-    suppress_health_check=list(HealthCheck),
-    report_multiple_bugs=False,
-)
+SMALL = small_search(200)
 
 
 def test_the_machine_finds_a_freed_half_handed_out_again() -> None:
