@@ -18,6 +18,7 @@ from stateful.kernel.memory import Page
 from stateful.kernel.rcu import Head
 from stateful.kernel.world import KernelConfig, World
 from stateful.machine import machine_for
+from stateful.replay import Step
 
 Script = k.Steps[Any]
 
@@ -129,3 +130,8 @@ def small_search(max_examples: int) -> settings:
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
     )
+
+
+def step(rule: str, **args: object) -> Step:
+    """One rule call, written as a replay records it."""
+    return Step.of(rule, args)

@@ -34,6 +34,7 @@ from stateful.exhaustive.trial import NOT_STATE
 from stateful.exhaustive.verdict import replayed
 from stateful.replay import Step
 from stateful.replay_file import ReplayFile, check_replay, load_replay, save_replay
+from tests.kernel_helpers import step as _step
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGNS = load_designs()
@@ -43,10 +44,6 @@ SMALL = f"S=1,C=1,P=1,I=1,tables=1,{LEAN}"
 # Long enough for every operation at SMALL: the searches without pause or
 # interrupt narrowing try every point below it.
 FULL_RANGE = 24
-
-
-def _step(rule: str, **args: object) -> Step:
-    return Step.of(rule, args)
 
 
 # The c2c224932fd0 setup: both halves of one page allocated (the second

@@ -7,14 +7,10 @@ from __future__ import annotations
 from designs.pre_c2c_5_16 import PreC2c516
 from designs.upstream_6_4 import Upstream64
 from stateful.machine import machine_for
-from stateful.replay import Step, replay
+from stateful.replay import replay
 from stateful.violations import UseAfterFree
 from tests.kernel_helpers import drive, step_on
-
-
-def _step(rule: str, **args: object) -> Step:
-    return Step.of(rule, args)
-
+from tests.kernel_helpers import step as _step
 
 SETUP = [
     _step("page_table_alloc", cpu=0, mm=0, pause=0, irq=0, vma=0, thp=False),

@@ -18,8 +18,9 @@ import pytest
 from replay_helpers import DESIGNS, KNOWN, KNOWN_IDS, REPLAYS, ROOT
 
 from stateful.machine import machine_for
-from stateful.replay import Step, minimize, replay
+from stateful.replay import minimize, replay
 from stateful.replay_file import load_replay
+from tests.kernel_helpers import step as _step
 
 SHORTEST = ROOT / "tests" / "golden" / "shortest.json"
 WRITE = (
@@ -41,10 +42,6 @@ def test_the_minimized_replay_is_no_longer_than_the_exhaustive_shortest(
         f"the minimizer left {len(minimized)} rule calls where the exhaustive mode needs "
         f"{exhaustive['calls']} ({exhaustive['cost']}):\n" + "\n".join(f"  {s}" for s in minimized)
     )
-
-
-def _step(rule: str, **args: object) -> Step:
-    return Step.of(rule, args)
 
 
 ALLOC = _step("page_table_alloc", cpu=0, mm=0, pause=0, irq=0, vma=0, thp=False)

@@ -16,9 +16,9 @@ import pytest
 from designs.upstream_6_4 import Upstream64
 from stateful.exhaustive import explore, parse_bound
 from stateful.kernel import api as k
-from stateful.replay import Step
 from stateful.violations import UseAfterFree
 from tests.kernel_helpers import drive, step_on, trace_text
+from tests.kernel_helpers import step as _step
 
 LEAN = "boot=1,mms=1,exits=0,pgste=0,batch=0"
 
@@ -31,10 +31,6 @@ class ForgetsTheFlush(Upstream64):
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
         yield from k.spin_lock(mm.context.lock)
         yield from k.spin_unlock(mm.context.lock)
-
-
-def _step(rule: str, **args: object) -> Step:
-    return Step.of(rule, args)
 
 
 ALLOC = _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0)
