@@ -3,6 +3,7 @@
     python benchmarks/find_speed.py                       # every known bug, 10 fresh seeds
     python benchmarks/find_speed.py --design hugh-hh --seeds 1 2 3 --max-examples 3000
     python benchmarks/find_speed.py --survey --max-examples 2000   # what pytest runs
+    python benchmarks/find_speed.py --generator hypothesis  # Hypothesis's own generation
 
 --survey measures what the verdict tests run: one survey per design and
 seed (all properties at once, the budget of the default profile), and
@@ -22,6 +23,10 @@ For each (design, known property) and seed: the examples and seconds until
 the first failure (generate phase only, no shrinking), then the length of the
 sequence pgfrag's minimizer ends with. A row that says "missed" is a seed the
 search did not find the bug in within --max-examples. Uses every core.
+
+`--generator hypothesis` draws each example with Hypothesis's rule-based
+generation instead of pgfrag's random scheduler (stateful/scheduler.py):
+the comparison that chose the scheduler.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from designs.registry import load_designs
 from stateful.budget import DEFAULT_EXAMPLES, DEFAULT_STEPS
 from stateful.machine import FAILURES, KernelMachine, machine_for
 from stateful.replay import minimize
+from stateful.scheduler import search
 from stateful.violations import Violation
 
 
@@ -66,7 +72,7 @@ def _settings(max_examples: int, steps: int) -> settings:
     )
 
 
-def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tuple:
+def one(design: str, prop: str, seed: int, max_examples: int, steps: int, generator: str) -> tuple:
     cls = load_designs()[design]
     machine = machine_for(cls, prop)
     examples = 0
@@ -82,9 +88,13 @@ def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tup
     _seed(seed)
     start = time.perf_counter()
     try:
-        run_state_machine_as_test(machine, settings=s)
+        if generator == "hypothesis":
+            run_state_machine_as_test(machine, settings=s)
+        else:
+            search(machine, s)
     except Violation:
         took = time.perf_counter() - start
+        found_at = examples  # before the minimizer's replays, which make machines too
         failure = FAILURES[(design, prop)]
         t0 = time.perf_counter()
         minimal = minimize(machine, failure.steps, prop)
@@ -92,7 +102,7 @@ def one(design: str, prop: str, seed: int, max_examples: int, steps: int) -> tup
             design,
             prop,
             seed,
-            examples,
+            found_at,
             took,
             len(failure.steps),
             len(minimal),
@@ -158,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--survey", action="store_true", help="measure the survey pytest runs")
     parser.add_argument(
+        "--generator",
+        choices=("scheduler", "hypothesis"),
+        default="scheduler",
+        help="who draws each example's rule calls: pgfrag's random scheduler (what pytest "
+        "runs; stateful/scheduler.py) or Hypothesis's rule-based generation, for comparison",
+    )
+    parser.add_argument(
         "--max-exits",
         type=int,
         default=None,
@@ -179,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         for prop in cls.known:
             if args.property and prop not in args.property:
                 continue
-            jobs += [(name, prop, seed, args.max_examples, args.steps) for seed in args.seeds]
+            jobs += [
+                (name, prop, seed, args.max_examples, args.steps, args.generator)
+                for seed in args.seeds
+            ]
     results = []
     with ProcessPoolExecutor(args.jobs) as pool:
         for r in pool.map(one, *zip(*jobs, strict=True)):

@@ -15,7 +15,6 @@ example), for when one property is masked by another in the survey.
 from __future__ import annotations
 
 from hypothesis import settings as Settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from designs.base import Design
 from stateful.machine import (
@@ -29,6 +28,7 @@ from stateful.machine import (
 )
 from stateful.progress import PROGRESS
 from stateful.replay import Step, minimize, replay
+from stateful.scheduler import search
 from stateful.violations import PROPERTIES, Violation
 
 
@@ -46,7 +46,7 @@ def survey(
     SURVEYS.pop(design_cls.name, None)
     machine = machine_for(design_cls, SURVEY, config)
     PROGRESS.begin(design_cls.name, settings.max_examples)
-    run_state_machine_as_test(machine, settings=settings)
+    search(machine, settings)
     found = SURVEYS.get(design_cls.name, Survey(design_cls.name))
     PROGRESS.end(found.examples, found.ended_by)
     return found
@@ -92,7 +92,7 @@ def hunt(
     """Search for `prop` alone; raise its exception with the minimal diagram if found."""
     machine = machine_for(design_cls, prop, config)
     try:
-        run_state_machine_as_test(machine, settings=settings)
+        search(machine, settings)
     except Violation as found:
         failure = FAILURES.get((design_cls.name, prop))
         if failure is None or found.property != prop:

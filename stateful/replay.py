@@ -107,7 +107,8 @@ def minimize(
     to a fixpoint; then each step is tried deleted together with one argument
     of a later step simplified, for the picks whose meaning the deleted step
     shifted (a pick counts from the most recently used object), or with one
-    integer argument of another step raised, or after another step moved.
+    integer argument of another step raised; then the run is cut short with
+    one argument raised, and each step tried deleted after another moved.
     """
     budget = _Budget(max_replays)
 
@@ -143,6 +144,7 @@ def minimize(
             repaired = (
                 _delete_with_repair(current, fails)
                 or _delete_with_raise(current, fails)
+                or _truncate_with_raise(current, fails)
                 or _delete_after_move(current, fails)
             )
             if repaired is not None:
@@ -183,6 +185,26 @@ def _delete_with_raise(
                 for raised in range(value + 1, RAISE_MAX + 1):
                     args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
                     candidate = [*rest[:j], Step(step.rule, args), *rest[j + 1 :]]
+                    if fails(candidate):
+                        return candidate
+    return None
+
+
+def _truncate_with_raise(
+    steps: list[Step], fails: Callable[[Sequence[Step]], bool]
+) -> list[Step] | None:
+    """The run cut after each step, with one integer argument of a step kept
+    raised: a tail that finishes what an earlier step left half done (a
+    paused operation and its resumes) can go once that step stops later."""
+    for cut in range(len(steps) - 1, 0, -1):
+        kept = steps[:cut]
+        for j, step in enumerate(kept):
+            for k, (name, value) in enumerate(step.args):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    continue
+                for raised in range(value + 1, RAISE_MAX + 1):
+                    args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
+                    candidate = [*kept[:j], Step(step.rule, args), *kept[j + 1 :]]
                     if fails(candidate):
                         return candidate
     return None

@@ -27,13 +27,14 @@ from stateful.exhaustive import (
     too_large,
 )
 from stateful.exhaustive.bound import AXES, FORM
-from stateful.exhaustive.rules import Pick, pick_domain, rules_of
+from stateful.exhaustive.rules import Pick, pick_domain
 from stateful.exhaustive.search import Explorer
 from stateful.exhaustive.state import StateError, fingerprint
 from stateful.exhaustive.trial import NOT_STATE
 from stateful.exhaustive.verdict import replayed
 from stateful.replay import Step
 from stateful.replay_file import ReplayFile, check_replay, load_replay, save_replay
+from stateful.rules import rules_of
 from tests.kernel_helpers import step as _step
 
 ROOT = Path(__file__).resolve().parent.parent

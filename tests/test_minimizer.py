@@ -94,3 +94,25 @@ def test_a_padded_failure_is_minimized_to_the_exhaustive_length(design: str, pro
         pytest.fail(f"no padding of {design}--{prop} still fails: the noise is not neutral here")
     minimal = minimize(machine, padded, prop)
     assert len(minimal) <= shortest["calls"], "\n".join(f"  {s}" for s in minimal)
+
+
+def test_a_tail_that_finishes_a_half_done_step_is_cut_with_that_step_raised() -> None:
+    """hugh-hh's unstable mm as the random scheduler first recorded it: the
+    softirq ran one step too few, so a second pte_free_defer paused and two
+    resumes follow before the exit at teardown. Cut after the softirq, with
+    its pause raised by one: the exhaustive length, 4."""
+    defer = _step("pte_free_defer", cpu=0, table=0, pause=0, irq=0)
+    resume = _step("resume", which=0, pause=0, irq=0)
+    steps = [
+        ALLOC,
+        ALLOC,
+        defer,
+        _step("softirq", which=0, pause=1),
+        _step("pte_free_defer", cpu=0, table=0, pause=7, irq=0),
+        resume,
+        resume,
+    ]
+    machine = machine_for(DESIGNS["hugh-hh"], "use-after-free")
+    assert replay(machine, steps).violation is not None
+    minimal = minimize(machine, steps, "use-after-free")
+    assert minimal == [ALLOC, ALLOC, defer, _step("softirq", which=0, pause=2)]

@@ -39,11 +39,12 @@ from designs.base import Design
 from stateful.exhaustive import trial
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.result import Cost, Counterexample, Result
-from stateful.exhaustive.rules import PAUSE, Budget, Pick, Rule, pick_domain, rules_of
+from stateful.exhaustive.rules import Budget, Pick, pick_domain
 from stateful.exhaustive.state import fingerprint, text
 from stateful.exhaustive.trial import NOT_STATE, Outcome
 from stateful.machine import machine_for
 from stateful.replay import Step
+from stateful.rules import PAUSE, Rule, rules_of
 from stateful.violations import Violation
 
 
