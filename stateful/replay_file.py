@@ -44,7 +44,7 @@ FORMAT_VERSION = 1
 # The kernel model's version. Bump it with any change to the kernel model or
 # to the machine's rules that changes what a recorded rule sequence does, and
 # record the files in replays/ again (`pytest` writes them).
-MODEL_VERSION = 4  # 4: a table freed with its TLB flush still owed is a use-after-free
+MODEL_VERSION = 5  # 5: a page freed with PG_active set is a Bad page state (bad-bits), and leaks
 
 _FIELDS = ("format", "format_version", "model_version", "design", "property", "machine", "steps")
 

@@ -50,6 +50,10 @@ class RcuHeadReuse(Violation):
 
 
 class BadBits(Violation):
+    """Page state the design's own rule calls impossible (its WARN_ON_ONCEs,
+    an impossible _refcount byte), or that the page allocator rejects: a page
+    freed with a flag of PAGE_FLAGS_CHECK_AT_FREE set ("Bad page state")."""
+
     property = "bad-bits"
     checker = "WARN_ON_ONCE"
     warning = True

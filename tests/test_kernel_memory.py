@@ -148,6 +148,27 @@ def test_warn_on_once_fires_as_bad_bits_only_when_the_condition_holds() -> None:
         run_task(w, k.WARN_ON_ONCE(True, "pgalloc.c:42"), cpu=1)
 
 
+def test_a_page_freed_with_pg_active_is_a_bad_page_state_and_leaks() -> None:
+    """free_pages_prepare(): PG_active is in PAGE_FLAGS_CHECK_AT_FREE; bad_page()
+    reports it and the page is not freed."""
+    w = make_world(continue_after={"bad-bits"})
+    page = new_page(w)
+    run_task(w, k.SetPageActive(page))
+    run_task(w, k.free_page(page), cpu=1, label="freer")
+    assert [r.property for r in w.reports] == ["bad-bits"]
+    assert "BUG: Bad page state in process CPU1/task:freer: P0 flags: (active)" in str(w.reports[0])
+    assert not page.freed and id(page) in w.allocator.live
+
+
+def test_a_page_freed_after_testclearpageactive_is_freed() -> None:
+    w = make_world()
+    page = new_page(w)
+    run_task(w, k.SetPageActive(page))
+    assert run_task(w, k.TestClearPageActive(page)) is True
+    run_task(w, k.free_page(page))
+    assert page.freed and w.reports == []
+
+
 # --- leak -------------------------------------------------------------------
 
 

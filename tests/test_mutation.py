@@ -360,3 +360,15 @@ def test_deleting_the_only_step_of_a_block_keeps_a_valid_method() -> None:
     m = _mutant("upstream-6.4", "alloc_list_del", line, "delete-step")
     v = _judge("upstream-6.4", m)
     assert v.kind != INVALID, v
+
+
+@pytest.mark.parametrize("operator", ["delete-step", "drop-condition"])
+def test_a_page_left_pg_active_is_killed_by_the_bad_page_state_check(operator: str) -> None:
+    """no-readd's release that never clears PG_active (TestClearPageActive made
+    a plain PageActive, or the test dropped) frees a page with the flag set:
+    the kernel's "Bad page state" at free, two operations and a grace period
+    in, where the unmutated design reaches nothing."""
+    m = _mutant("no-readd", "page_table_release", 180, operator)
+    v = _judge("no-readd", m)
+    assert (v.kind, v.property) == (KILLED, "bad-bits"), v
+    assert "Bad page state" in v.detail and "flags: (active)" in v.detail

@@ -23,7 +23,7 @@ from attrs import define, field
 from stateful.kernel import current
 from stateful.kernel.cpu import Steps
 from stateful.kernel.lists import ListHead, Lru
-from stateful.violations import DoubleFree
+from stateful.violations import BadBits, DoubleFree
 
 
 @define(eq=False)
@@ -119,6 +119,11 @@ def alloc_page(purpose: str = "pgtable") -> Steps[Page]:
     return page
 
 
+# The page flags the model has that PAGE_FLAGS_CHECK_AT_FREE lists: a page
+# freed with one set is a "Bad page state".
+FLAGS_CHECK_AT_FREE = frozenset({"Active"})
+
+
 def free_page(page: Page) -> Steps[None]:
     """__free_page(): the last reference to a page table page is dropped."""
     w = current.world()
@@ -130,6 +135,19 @@ def free_page(page: Page) -> Steps[None]:
             f"by {page.freed_where}",
             where=f"__free_page({page})",
         )
+    checked = sorted(page.flags & FLAGS_CHECK_AT_FREE)
+    if checked and not page.freed:
+        # free_pages_prepare(): bad_page() reports it and the page is not
+        # freed: it leaks, as in the kernel.
+        w.report(
+            BadBits,
+            f"BUG: Bad page state in process {ctx!r}: {page} flags: ({','.join(checked).lower()}); "
+            "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set",
+            where=f"__free_page({page})",
+        )
+        w.trace_step(f"__free_page({page}): bad page, leaked")
+        yield None
+        return
     w.before_page_free(page)
     page.freed = True
     page.freed_where = f"{ctx!r} at step {w.steps}"
