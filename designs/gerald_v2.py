@@ -31,8 +31,8 @@ Differences from the posted C, each a modelling choice:
   from hugh-hh (designs/hugh_hh.py), as the posted diff copies them.
 Verdicts (the machine's, each diagram read against the posted C; scenarios in
 tests/test_gerald_v2.py):
-  `pytest -n 0 tests/test_verdicts.py --design gerald-v2` (3,000 examples x 40
-  steps, derandomized): 6,420 runs, 108 ended in the leak, the rest drained
+  `pytest -n 0 tests/test_verdicts.py --design gerald-v2` (6,000 examples x 40
+  steps, derandomized): 6,000 runs, 180 ended in the leak, the rest drained
   clean; `python benchmarks/find_speed.py --survey --design gerald-v2 --runs 3`:
   the leak in 3 of 3 seeds, nothing else.
   - leak: pte_free_half as posted tests `mask & 0x0CU` on the whole _refcount

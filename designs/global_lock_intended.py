@@ -12,11 +12,13 @@ Differences from the posted C (one line, in pte_free_half):
     is the other half's.
   Everything else is global-lock's, line for line. This is not a posted
   design: it answers whether v2 is otherwise sound once that slip is fixed.
-Verdicts: every property held, the leak of global-lock included: 3 fresh
-  seeds at 3,000 examples x 40 steps (about 6,300 runs each) and the
-  derandomized default survey (9,037 runs at 4,000 examples) all drained
-  clean (kernel model of b88a9d5); the default run at kernel model 4
-  (3,000 examples: 6,633 runs, and the exhaustive first pass) found nothing. So, within
+Verdicts: every property held, the leak of global-lock included: the
+  default run (`pytest tests/test_verdicts.py --design global-lock-intended`:
+  the exhaustive first pass, then 6,000 examples x 40 steps of the random
+  scheduler, derandomized: 6,000 runs, every one drained clean, at kernel
+  model 5) and 3 fresh seeds of the same survey (`python
+  benchmarks/find_speed.py --survey --design global-lock-intended --runs 3`)
+  found nothing. So, within
   what the random search reaches, the missing shift is v2's only flaw the
   machine sees; the c2c224932fd0 question (its page_table_free has no
   temporary PP) is as open here as for global-lock (see pre-c2c-5.16).

@@ -61,7 +61,7 @@ Verdicts (expected, before the machine ran): every property held.
   - leak: every never-used half is given up with its lower half (above).
 Verdicts (the machine's): as expected, nothing found, so `known` is empty.
   `pytest tests/test_verdicts.py --design no-readd` (the exhaustive first
-  pass, then 3,000 examples x 40 steps, derandomized): 6,276 runs, every one
+  pass, then 6,000 examples x 40 steps, derandomized): 6,000 runs, every one
   drained clean, no report; `python benchmarks/exhaustive_speed.py --table`:
   every property proved at the default bound (S=3 C=1 P=1 I=1, 2 CPUs, 1 mm,
   2 tables, no exit: 1,530 scenarios, 2,351,202 interleavings). The

@@ -36,8 +36,8 @@ Differences from the posted C (v2 + 13/12), each a modelling choice:
   warnings, so neither has this module.
 Verdicts (the machine's, each diagram read against the posted C; scenarios in
 tests/test_typesafe_rcu.py):
-  `pytest -n 0 tests/test_verdicts.py --design typesafe-rcu` (3,000 examples x 40
-  steps, derandomized): 6,421 runs, 100 ended in the leak, the rest drained
+  `pytest -n 0 tests/test_verdicts.py --design typesafe-rcu` (6,000 examples x 40
+  steps, derandomized): 6,000 runs, 202 ended in the leak, the rest drained
   clean; `python benchmarks/find_speed.py --survey --design typesafe-rcu --runs 3`:
   the leak in 3 of 3 seeds, nothing else.
   - leak: v2's posted pte_free_half tests `mask & 0x0CU` on the whole

@@ -9,6 +9,7 @@ Hypothesis's generic shrinker needs minutes on the same failure.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -143,8 +144,7 @@ def minimize(
         if not changed:
             repaired = (
                 _delete_with_repair(current, fails)
-                or _delete_with_raise(current, fails)
-                or _truncate_with_raise(current, fails)
+                or _shorter_with_raise(current, fails)
                 or _delete_after_move(current, fails)
             )
             if repaired is not None:
@@ -170,43 +170,37 @@ def _delete_with_repair(
 RAISE_MAX = 13
 
 
-def _delete_with_raise(
+def _shorter_with_raise(
     steps: list[Step], fails: Callable[[Sequence[Step]], bool]
 ) -> list[Step] | None:
-    """Each step deleted together with one integer argument of another step
-    raised: what one rule call did, another can often do with a larger
-    argument (a `softirq` call after a pause becomes that step's interrupt)."""
-    for i in range(len(steps)):
-        rest = steps[:i] + steps[i + 1 :]
-        for j, step in enumerate(rest):
-            for k, (name, value) in enumerate(step.args):
-                if isinstance(value, bool) or not isinstance(value, int):
-                    continue
-                for raised in range(value + 1, RAISE_MAX + 1):
-                    args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
-                    candidate = [*rest[:j], Step(step.rule, args), *rest[j + 1 :]]
-                    if fails(candidate):
-                        return candidate
+    """Each step deleted, then the run cut after each step, together with one
+    integer argument of a step kept raised: what one rule call did, another
+    can often do with a larger argument (a `softirq` call after a pause
+    becomes that step's interrupt), and a tail that finishes what an earlier
+    step left half done (a paused operation and its resumes) can go once
+    that step stops later."""
+    deleted = (steps[:i] + steps[i + 1 :] for i in range(len(steps)))
+    cut = (steps[:n] for n in range(len(steps) - 1, 0, -1))
+    for kept in itertools.chain(deleted, cut):
+        found = _with_one_raised(kept, fails)
+        if found is not None:
+            return found
     return None
 
 
-def _truncate_with_raise(
+def _with_one_raised(
     steps: list[Step], fails: Callable[[Sequence[Step]], bool]
 ) -> list[Step] | None:
-    """The run cut after each step, with one integer argument of a step kept
-    raised: a tail that finishes what an earlier step left half done (a
-    paused operation and its resumes) can go once that step stops later."""
-    for cut in range(len(steps) - 1, 0, -1):
-        kept = steps[:cut]
-        for j, step in enumerate(kept):
-            for k, (name, value) in enumerate(step.args):
-                if isinstance(value, bool) or not isinstance(value, int):
-                    continue
-                for raised in range(value + 1, RAISE_MAX + 1):
-                    args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
-                    candidate = [*kept[:j], Step(step.rule, args), *kept[j + 1 :]]
-                    if fails(candidate):
-                        return candidate
+    """The first of steps with one integer argument raised (up to RAISE_MAX) that fails."""
+    for j, step in enumerate(steps):
+        for k, (name, value) in enumerate(step.args):
+            if isinstance(value, bool) or not isinstance(value, int):
+                continue
+            for raised in range(value + 1, RAISE_MAX + 1):
+                args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
+                candidate = [*steps[:j], Step(step.rule, args), *steps[j + 1 :]]
+                if fails(candidate):
+                    return candidate
     return None
 
 
