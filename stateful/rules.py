@@ -44,10 +44,15 @@ class RuleError(Exception):
 class Arg:
     name: str
     kind: str  # "pause", "irq", "flag" or "pick"
-    values: tuple[Any, ...]  # the strategy's values, distinct, in order
-    # The values with the strategy's repeats, which are its weights: what
-    # the random scheduler (stateful/scheduler.py) draws from uniformly.
-    drawn: tuple[Any, ...] = ()
+    # The strategy's values in order, with its repeats, which are its
+    # weights: what the random scheduler (stateful/scheduler.py) draws from
+    # uniformly.
+    drawn: tuple[Any, ...]
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The strategy's values, distinct, in order: what the exhaustive search tries."""
+        return tuple(dict.fromkeys(self.drawn))
 
 
 @define(frozen=True)
@@ -81,9 +86,9 @@ def _lazy_values(strategy: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def strategy_values(strategy: Any, where: str, distinct: bool = True) -> tuple[Any, ...]:
-    """The values a rule argument's strategy draws from, in order; with
-    `distinct` False, a sampled_from keeps its repeats, which are its weights."""
+def _drawn(strategy: Any, where: str) -> tuple[Any, ...]:
+    """The values a rule argument's strategy draws from, in order; a
+    sampled_from keeps its repeats, which are its weights."""
     lazy = _lazy_values(strategy)
     if lazy is not None:
         return lazy
@@ -93,7 +98,7 @@ def strategy_values(strategy: Any, where: str, distinct: bool = True) -> tuple[A
         return (False, True)
     elements = getattr(inner, "elements", None)
     if elements is not None:
-        return tuple(dict.fromkeys(elements)) if distinct else tuple(elements)
+        return tuple(elements)
     start, end = getattr(inner, "start", None), getattr(inner, "end", None)
     if isinstance(start, int) and isinstance(end, int):
         return tuple(range(start, end + 1))
@@ -121,10 +126,9 @@ def rules_of(machine_cls: type) -> tuple[Rule, ...]:
             if spec is None or name in NEVER:
                 continue
             args = tuple(
-                Arg(arg, _kind(arg, vals), vals, strategy_values(strategy, where, distinct=False))
+                Arg(arg, _kind(arg, tuple(dict.fromkeys(drawn))), drawn)
                 for arg, strategy in sorted(spec.arguments.items())
-                for where in [f"{name}({arg})"]
-                for vals in [strategy_values(strategy, where)]
+                for drawn in [_drawn(strategy, f"{name}({arg})")]
             )
             seen[name] = Rule(name, args, name not in SCHEDULING, tuple(spec.preconditions))
     return tuple(seen.values())

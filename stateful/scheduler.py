@@ -53,9 +53,9 @@ def run_example(machine_cls: type, rnd: random.Random, steps: int) -> Any:
     off = rnd.random()
     enabled = [r for r in rules if rnd.random() >= off] or list(rules)
     try:
-        _check_invariants(machine)
+        machine.design_invariants()
         for _ in range(steps):
-            if getattr(machine, "ended", False):
+            if machine.ended:
                 break
             valid = [r for r in enabled if r.enabled(machine)]
             if not valid:
@@ -64,16 +64,10 @@ def run_example(machine_cls: type, rnd: random.Random, steps: int) -> Any:
                     break
             rule = rnd.choice(valid)
             getattr(machine, rule.name)(**{a.name: rnd.choice(a.drawn) for a in rule.args})
-            _check_invariants(machine)
+            machine.design_invariants()
     finally:
         machine.teardown()
     return machine
-
-
-def _check_invariants(machine: Any) -> None:
-    for invariant in machine.invariants:
-        if all(pre(machine) for pre in invariant.preconditions):
-            invariant.function(machine)
 
 
 def search(machine_cls: type, settings: Settings) -> None:
