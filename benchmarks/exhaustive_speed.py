@@ -4,6 +4,7 @@
     python benchmarks/exhaustive_speed.py --bound S=3,C=1,P=1 --design pre-c2c-5.16
     python benchmarks/exhaustive_speed.py --table --jobs 2  # every design, whole bound
     python benchmarks/exhaustive_speed.py --pruning          # what each pruning saves
+    python benchmarks/exhaustive_speed.py --where-time --design upstream-6.4 --bound S=2
     python benchmarks/exhaustive_speed.py --table --jobs 2 \
         --write-shortest tests/golden/shortest.json         # the minimizer tests' truth
 
@@ -29,20 +30,33 @@ of the whole table. pytest does the same with `pytest --exhaustive -n N`.
 calls run with and without it (the factor it saves), and whether the states
 and violations reached are the same (tests/test_exhaustive.py pins that).
 
+--where-time: one search per --design, its time split between replaying
+a node's path from boot, the rule call tried, the fingerprint, the drain
+and the search's own bookkeeping; and, for every quiescent node replayed
+(nothing in flight, so the world could be copied instead), what a
+copy.deepcopy of the replayed machine costs against the replay: the price
+of a cache of quiescent worlds to restart from.
+
 Interleavings per second are rule-call sequences run per second.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from designs.registry import load_designs
 from stateful.exhaustive import DEFAULT_BOUND, Counterexample, Pruning, explore, parse_bound
+from stateful.exhaustive import trial as exhaustive_trial
+from stateful.exhaustive.search import Explorer
+from stateful.exhaustive.state import StateError, fingerprint
 
 POSITIVE_CONTROL = ("pre-c2c-5.16", "use-after-free")
 PRUNING_BOUND = "S=1,C=1,P=1,I=1,tables=1,boot=1,mms=1,exits=0,pgste=0,batch=0"
@@ -123,6 +137,85 @@ def pruning() -> None:
     print(f"(bounds: {PRUNING_BOUND}; pick narrowing: {PICKS_BOUND})")
 
 
+MEASURING = "measuring the copies"
+
+
+class _Timed(Explorer):
+    """The search, with a clock on each part of a rule call's cost."""
+
+    spent: Counter[str]
+    copies: list[tuple[float, float]]  # (replay s, deepcopy s) of quiescent nodes
+    faithful: int  # copies with the fingerprint of the machine copied
+
+    def _replay(self, path: tuple[Any, ...]) -> Any:
+        start = time.perf_counter()
+        machine = super()._replay(path)
+        took = time.perf_counter() - start
+        self.spent["replay from boot"] += took
+        if path and all(cpu.idle for cpu in machine.world.cpus) and len(self.copies) < 2000:
+            start = time.perf_counter()
+            copied = copy.deepcopy(machine)
+            self.copies.append((took, time.perf_counter() - start))
+            self.faithful += _same_state(copied, machine)
+            self.spent[MEASURING] += time.perf_counter() - start
+        return machine
+
+    def _drain_once(self, machine: Any, digest: bytes, path: Any, cost: Any) -> None:
+        start = time.perf_counter()
+        super()._drain_once(machine, digest, path, cost)
+        self.spent["drain (teardown)"] += time.perf_counter() - start
+
+
+def _same_state(copied: Any, machine: Any) -> bool:
+    skip = exhaustive_trial.NOT_STATE
+    try:
+        return fingerprint(copied, skip) == fingerprint(machine, skip)
+    except StateError:
+        return False  # the copy keeps the original's id() keys: not a state at all
+
+
+def where_time(design: str, bound: str) -> None:
+    explorer = _Timed(load_designs()[design], parse_bound(bound))
+    explorer.spent, explorer.copies, explorer.faithful = Counter(), [], 0
+    real_call, real_fingerprint = exhaustive_trial.call, exhaustive_trial.fingerprint
+
+    def call(machine: Any, rule: str, args: dict[str, Any]) -> Any:
+        start = time.perf_counter()
+        out = real_call(machine, rule, args)
+        explorer.spent["rule call tried"] += time.perf_counter() - start
+        return out
+
+    def timed_fingerprint(root: Any, skip: frozenset[str] = frozenset()) -> bytes:
+        start = time.perf_counter()
+        out = real_fingerprint(root, skip)
+        explorer.spent["fingerprint"] += time.perf_counter() - start
+        return out
+
+    exhaustive_trial.call, exhaustive_trial.fingerprint = call, timed_fingerprint
+    try:
+        start = time.perf_counter()
+        explorer.run()
+        total = time.perf_counter() - start
+    finally:
+        exhaustive_trial.call, exhaustive_trial.fingerprint = real_call, real_fingerprint
+    r = explorer.result
+    spent = dict(explorer.spent)
+    total -= spent.pop(MEASURING, 0.0)
+    print(f"{design} at {parse_bound(bound)}: {total:.1f} s, {r.executed:,} rule calls run")
+    spent["the search's own bookkeeping"] = total - sum(spent.values())
+    for part, seconds in spent.items():
+        print(f"  {part:<30} {seconds:7.1f} s  {100 * seconds / total:3.0f}%")
+    if explorer.copies:
+        replays = sum(a for a, _ in explorer.copies) / len(explorer.copies)
+        copies = sum(b for _, b in explorer.copies) / len(explorer.copies)
+        print(
+            f"  quiescent nodes replayed: {len(explorer.copies):,} sampled; replay from boot "
+            f"{1e3 * replays:.2f} ms, copy.deepcopy of the replayed machine {1e3 * copies:.2f} ms "
+            f"({copies / replays:.1f}x the replay); the copy is the same state in "
+            f"{explorer.faithful:,} of {len(explorer.copies):,}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bound", default=str(DEFAULT_BOUND).replace(" ", ","))
@@ -133,10 +226,17 @@ def main(argv: list[str] | None = None) -> int:
         "--write-shortest", metavar="PATH", help="write each known bug's shortest length (JSON)"
     )
     parser.add_argument("--pruning", action="store_true", help="what each pruning saves")
+    parser.add_argument(
+        "--where-time", action="store_true", help="where a search's time goes, per --design"
+    )
     args = parser.parse_args(argv)
     bound = str(parse_bound(args.bound)).replace(" ", ",")
     if args.pruning:
         pruning()
+        return 0
+    if args.where_time:
+        for design in args.design or ["upstream-6.4"]:
+            where_time(design, bound)
         return 0
     print(f"bound: {parse_bound(bound)}")
     if args.table:
