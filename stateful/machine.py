@@ -48,6 +48,7 @@ from designs.base import Design
 from stateful import drain, ops
 from stateful.kernel.cpu import CPU, Context
 from stateful.kernel.world import KernelConfig, World
+from stateful.points import POINTS
 from stateful.progress import PROGRESS
 from stateful.replay import Step
 from stateful.violations import PROPERTIES, BadBits, Violation
@@ -60,9 +61,8 @@ T = TypeVar("T")
 PICK = st.sampled_from((0, 0, 0, 1, 2, 3, 4, 5, 6, 7))
 # Preemption bounding (CHESS): three operations in four run atomically, so
 # the search spends its steps on the few preemptions a race needs. Where a
-# pause falls is drawn on a roughly logarithmic scale: operations are short,
-# and a point past an operation's end is wasted (it runs atomically).
-PAUSE = st.sampled_from((0,) * 36 + (1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 10, 13))
+# pause falls is drawn from stateful/points.py's scale.
+PAUSE = st.sampled_from((0,) * 36 + POINTS)
 # Interrupts come between any two steps, not only where the operation pauses
 # for other CPUs: `irq` = k is an interrupt after its k-th step (0: none), on
 # the same logarithmic scale as the pauses. Three operations in five are
@@ -70,7 +70,7 @@ PAUSE = st.sampled_from((0,) * 36 + (1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 10, 13))
 # every ready callback, and races that need a callback to wait for a later
 # operation (a softirq inside a critical section) were found in 0-2 of 3
 # seeds; at three in five, 3 of 3 (README, "Finding races fast").
-IRQ = st.sampled_from((0,) * 8 + (1, 1, 2, 2, 3, 3, 4, 5, 6, 8, 10, 13))
+IRQ = st.sampled_from((0,) * 8 + POINTS)
 # A softirq is short, so where it pauses is drawn over its whole length.
 SOFTIRQ_PAUSE = st.integers(min_value=0, max_value=6)
 FAILS = st.booleans()

@@ -17,6 +17,7 @@ from attrs import define
 from hypothesis.errors import UnsatisfiedAssumption
 from hypothesis.stateful import RULE_MARKER
 
+from stateful import points
 from stateful.violations import Violation
 
 
@@ -165,11 +166,6 @@ def _delete_with_repair(
     return None
 
 
-# The largest pause or interrupt point the search draws: an argument raised
-# past it would ask for a run the search never makes.
-RAISE_MAX = 13
-
-
 def _shorter_with_raise(
     steps: list[Step], fails: Callable[[Sequence[Step]], bool]
 ) -> list[Step] | None:
@@ -191,12 +187,12 @@ def _shorter_with_raise(
 def _with_one_raised(
     steps: list[Step], fails: Callable[[Sequence[Step]], bool]
 ) -> list[Step] | None:
-    """The first of steps with one integer argument raised (up to RAISE_MAX) that fails."""
+    """The first of steps with one integer argument raised (up to points.LARGEST) that fails."""
     for j, step in enumerate(steps):
         for k, (name, value) in enumerate(step.args):
             if isinstance(value, bool) or not isinstance(value, int):
                 continue
-            for raised in range(value + 1, RAISE_MAX + 1):
+            for raised in range(value + 1, points.LARGEST + 1):
                 args = step.args[:k] + ((name, raised),) + step.args[k + 1 :]
                 candidate = [*steps[:j], Step(step.rule, args), *steps[j + 1 :]]
                 if fails(candidate):
