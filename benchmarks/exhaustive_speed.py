@@ -147,6 +147,10 @@ class _Timed(Explorer):
     copies: list[tuple[float, float]]  # (replay s, deepcopy s) of quiescent nodes
     faithful: int  # copies with the fingerprint of the machine copied
 
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.spent, self.copies, self.faithful = Counter(), [], 0
+
     def _replay(self, path: tuple[Any, ...]) -> Any:
         start = time.perf_counter()
         machine = super()._replay(path)
@@ -176,7 +180,6 @@ def _same_state(copied: Any, machine: Any) -> bool:
 
 def where_time(design: str, bound: str) -> None:
     explorer = _Timed(load_designs()[design], parse_bound(bound))
-    explorer.spent, explorer.copies, explorer.faithful = Counter(), [], 0
     real_call, real_fingerprint = exhaustive_trial.call, exhaustive_trial.fingerprint
 
     def call(machine: Any, rule: str, args: dict[str, Any]) -> Any:

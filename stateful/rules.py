@@ -114,7 +114,8 @@ def _kind(name: str, values: tuple[Any, ...]) -> str:
         return "flag"
     if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
         return "pick"
-    raise RuleError(f"argument {name}: values {values!r} are neither a flag nor a pick")
+    distinct = tuple(dict.fromkeys(values))
+    raise RuleError(f"argument {name}: values {distinct!r} are neither a flag nor a pick")
 
 
 def rules_of(machine_cls: type) -> tuple[Rule, ...]:
@@ -126,7 +127,7 @@ def rules_of(machine_cls: type) -> tuple[Rule, ...]:
             if spec is None or name in NEVER:
                 continue
             args = tuple(
-                Arg(arg, _kind(arg, tuple(dict.fromkeys(drawn))), drawn)
+                Arg(arg, _kind(arg, drawn), drawn)
                 for arg, strategy in sorted(spec.arguments.items())
                 for drawn in [_drawn(strategy, f"{name}({arg})")]
             )
