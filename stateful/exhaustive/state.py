@@ -40,7 +40,7 @@ import marshal
 import re
 import types
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -123,11 +123,18 @@ def _is_value(cls: type) -> bool:
     return cls.__setattr__ is _FROZEN and cls.__eq__ is not object.__eq__
 
 
-# Per type: how it is read ("kind"), and for attrs classes the fields read.
-_KINDS: dict[type, tuple[str, tuple[str, ...]]] = {}
+# The kinds of object met once and then referred to by name; each is read
+# by the _Walk method named after it.
+_NAMED = frozenset(
+    {"attrs", "worded", "counter", "dict", "list", "set", "cell", "iterator", "exception"}
+    | {"object", "rcu", "generator", "function"}
+)
+# Per type: how it is read ("kind"), for attrs classes the fields read, and
+# for a named kind the _Walk method that reads it.
+_KINDS: dict[type, tuple[str, tuple[str, ...], Callable[..., None] | None]] = {}
 
 
-def _kind(cls: type) -> tuple[str, tuple[str, ...]]:
+def _kind(cls: type) -> tuple[str, tuple[str, ...], Callable[..., None] | None]:
     known = _KINDS.get(cls)
     if known is not None:
         return known
@@ -174,8 +181,9 @@ def _kind(cls: type) -> tuple[str, tuple[str, ...]]:
         kind = "exception"
     else:
         kind = "object"
-    _KINDS[cls] = (kind, fields)
-    return kind, fields
+    reader = getattr(_Walk, "_" + kind) if kind in _NAMED else None
+    _KINDS[cls] = (kind, fields, reader)
+    return _KINDS[cls]
 
 
 class _Walk:
@@ -203,7 +211,20 @@ class _Walk:
     def value(self, x: Any) -> None:
         out = self.out
         cls = type(x)
-        kind, fields = _KINDS.get(cls) or _kind(cls)
+        kind, fields, reader = _KINDS.get(cls) or _kind(cls)
+        if reader is not None:
+            # Tested first: named objects are half of what a state holds.
+            key = id(x)
+            name = self.names.get(key)
+            if name is not None:
+                out.append((REF, name))
+                return
+            name = self.names[key] = len(self.names)
+            self.alive.append(x)
+            out.append((kind, name, cls.__qualname__))
+            reader(self, x, fields, name)
+            out.append(END)
+            return
         if kind == "atom":
             out.append(x)
             return
@@ -245,16 +266,7 @@ class _Walk:
             name = getattr(x, "__qualname__", None) or getattr(x, "__name__", repr(x))
             out.append(("builtin", cls.__name__, name))
             return
-        key = id(x)
-        name = self.names.get(key)
-        if name is not None:
-            out.append((REF, name))
-            return
-        name = self.names[key] = len(self.names)
-        self.alive.append(x)
-        out.append((kind, name, cls.__qualname__))
-        getattr(self, "_" + kind)(x, fields, name)
-        out.append(END)
+        raise AssertionError(f"kind {kind!r} of {cls.__qualname__} has no reader")
 
     # --- what a named object holds ----------------------------------------
 
