@@ -27,10 +27,12 @@ from stateful.exhaustive.search import Explorer, Node, Pruning
 # The steps of a typical operation: where a preemption can fall (measured:
 # 10 to 24 at the bounds of benchmarks/exhaustive_speed.py).
 STEPS = 16
-# Rule-call sequences a second, on one core (measured, loaded machine).
-RATE = 600
-# Above this many estimated rule-call sequences for the run (about ten hours
-# of one core), --exhaustive asks for --bound-confirm.
+# Rule-call sequences a second, on one core: measured alone at the default
+# bound, 1,588 to 2,176 per design (the README's whole table, at 65d2cda),
+# rounded down for a machine doing something else too.
+RATE = 1_500
+# Above this many estimated rule-call sequences for the run (about four
+# hours of one core), --exhaustive asks for --bound-confirm.
 LIMIT = 20_000_000
 
 
@@ -50,6 +52,11 @@ class Estimate:
     @property
     def runs(self) -> int:
         return self.scenarios * (STEPS + 1) ** self.preemptions * 2**self.interrupts
+
+    @property
+    def hours(self) -> float:
+        """Of one core, at RATE."""
+        return self.runs / RATE / 3600
 
 
 def calls_at_boot(design_cls: type[Design], bound: Bound) -> int:
@@ -94,7 +101,7 @@ def too_large(designs: Sequence[type[Design]], bound: Bound, limit: int = LIMIT)
     if runs <= limit:
         return None
     widest = max(estimates, key=lambda e: e.runs)
-    hours = runs / RATE / 3600
+    hours = sum(e.hours for e in estimates)
     return (
         f"--bound {bound} is estimated at {sum(e.scenarios for e in estimates):,} scenarios "
         f"and about {runs:,} rule-call sequences to run for {len(estimates)} designs, about "
