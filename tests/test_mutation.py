@@ -30,8 +30,9 @@ from stateful.mutants import (
     source_hash,
 )
 from stateful.mutants.baseline import search
-from stateful.mutants.build import mutant_class
-from stateful.mutants.explore import EndStates
+from stateful.mutants.build import counted_class, mutant_class
+from stateful.mutants.explore import Borrowing, EndStates
+from stateful.mutants.judge import method_lines
 from stateful.mutants.resolve import MutantError, resolve
 from stateful.mutants.table import render_text, to_json
 from stateful.replay_file import check_replay, load_replay
@@ -217,6 +218,49 @@ def test_taking_states_from_the_design_search_is_sound() -> None:
         taken += fast.taken
     assert taken > 0  # the reuse was exercised
     assert len(seen) >= 5
+
+
+def _whole_search(design: str, mutant, bound, base=None):  # type: ignore[no-untyped-def]
+    """The mutant's complete search (no state taken), taking the design's
+    rule calls when base is given: what it reached, how, and what it ran."""
+    cls = DESIGNS[design]
+    counted, _, _ = counted_class(cls, mutant)
+    explorer = Borrowing(counted, bound)
+    explorer.borrow_from({}, 0)
+    if base is not None:
+        first, last = method_lines(cls, mutant)
+        statements = base.method_statements(mutant.path, first, last)
+        explorer.take_calls(base.calls, base.options, base.drains, statements)
+    try:
+        result = explorer.run()
+    except Exception as exc:  # an invalid mutant: it must crash the same way
+        return type(exc).__name__, explorer
+    found = {p: (c.steps, c.cost, c.in_drain, c.message) for p, c in result.found.items()}
+    reached = (explorer.states, explorer.violations, explorer.ends, found, result.interleavings)
+    return reached, explorer
+
+
+@pytest.mark.parametrize("design", ["upstream-6.4", "hugh-hh"])
+def test_taking_rule_calls_from_the_design_search_is_sound(design: str) -> None:
+    """The first mutant that runs of each method and of each operator, searched
+    whole with the design's rule calls taken and without: the same states,
+    violations, end states, counterexamples and interleavings."""
+    bound = parse_bound("S=1,C=1,P=1,I=1")
+    cls = DESIGNS[design]
+    base = search(cls, bound)
+    picked: dict[str, object] = {}
+    for m in derive(cls):
+        if base.ran_any(m.path, m.lines):
+            picked.setdefault(m.method, m)
+            picked.setdefault(m.operator.rstrip("0123456789#"), m)
+    taken = 0
+    for m in {id(m): m for m in picked.values()}.values():
+        fast, explorer = _whole_search(design, m, bound, base)
+        slow, _ = _whole_search(design, m, bound)
+        assert fast == slow, m.id  # type: ignore[attr-defined]
+        taken += explorer.calls_taken
+    assert len(picked) >= 8
+    assert taken > 0  # the taking was exercised
 
 
 def test_a_mutant_keeps_the_fingerprint_names_of_its_design() -> None:

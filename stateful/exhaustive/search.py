@@ -229,13 +229,19 @@ class Explorer:
         return done[0]
 
     def _expand(self, node: Node) -> None:
-        machine = self._replay(node.path)
-        ready = any(machine.world.rcu.has_ready(cpu.id) for cpu in machine.world.cpus)
-        enabled = [r for r in self.rules if self._affordable(node.cost, r) and r.enabled(machine)]
+        machine, ready, enabled = self._options(node)
         self._spare = machine
         for rule in enabled:
             self._calls(node, rule, ready)
         self._spare = None
+
+    def _options(self, node: Node) -> tuple[Any, bool, list[Rule]]:
+        """A machine replayed to node, whether callbacks are ready on any CPU
+        there, and the rules it can call within its budget."""
+        machine = self._replay(node.path)
+        ready = any(machine.world.rcu.has_ready(cpu.id) for cpu in machine.world.cpus)
+        enabled = [r for r in self.rules if self._affordable(node.cost, r) and r.enabled(machine)]
+        return machine, ready, enabled
 
     def _affordable(self, cost: Cost, rule: Rule) -> bool:
         b = self.bound

@@ -14,7 +14,10 @@ One complete exhaustive search of the design at the bound records
     a search of its own;
   - per node of its state graph, what the node's future runs, reaches and
     reports (stateful/mutants/explore.py): a mutant's search takes from it
-    every node whose future runs none of the changed statements.
+    every node whose future runs none of the changed statements;
+  - every rule call of every node and every drain, with the statements it
+    ran (stateful/mutants/recorded.py): a mutant's search takes each one
+    that ran none of the changed method's statements instead of running it.
 
 The search is kept on disk (`.pgfrag-cache/`), keyed by the design's
 source, the bound and every source file of the model, and computed under
@@ -37,8 +40,10 @@ from designs.base import Design
 from stateful.exhaustive.bound import Bound
 from stateful.mutants.build import counted_class
 from stateful.mutants.explore import Key, Recording, mask_of
+from stateful.mutants.recorded import Call, CallKey, bare
 from stateful.mutants.source import source_hash
 from stateful.replay_file import MODEL_VERSION
+from stateful.violations import Violation
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CACHE = ROOT / ".pgfrag-cache" / "mutants"
@@ -55,6 +60,16 @@ class Baseline:
     graph: dict[Key, tuple[int, int, frozenset[str]]]  # explore.Recording.summary
     counts: str
     seconds: float
+    calls: dict[Key, dict[CallKey, Call]]  # explore.Recording.calls
+    options: dict[Key, tuple[bool, tuple[str, ...]]]  # explore.Recording.options
+    drains: dict[bytes, tuple[tuple[Violation, ...], int]]  # violations, statements run
+
+    def method_statements(self, path: str, first: int, last: int) -> int:
+        """The statements (bit mask) of the method written at path, lines first..last."""
+        hit = [
+            i for i, (p, span) in enumerate(self.where) if p == path and first <= span[0] <= last
+        ]
+        return mask_of(hit)
 
     def ran_any(self, path: str, lines: tuple[int, ...]) -> bool:
         return any((path, n) in self.ran for n in lines)
@@ -93,6 +108,12 @@ def search(design_cls: type[Design], bound: Bound, **focus: Any) -> Baseline:
         graph=graph,
         counts=result.counts(),
         seconds=result.seconds,
+        calls=explorer.calls,
+        options=explorer.options,
+        drains={
+            digest: (tuple(bare(v) for v in found), mask_of(explorer.drain_ran.get(digest, set())))
+            for digest, found in explorer.drained.items()
+        },
     )
 
 

@@ -16,7 +16,10 @@ runs, a mutant is its design: a node of the mutant's search that is also a
 node of the design's (same fingerprint, same budget left), and whose whole
 future in the design's search never runs a changed statement, has the
 same future in the mutant. It is not explored again: its end states and
-properties are the design's. The mutated method's code has its own
+properties are the design's. A node of the design's whose future does run
+a changed statement is explored, but each of its rule calls that ran none
+of the changed method's statements in the design's search is taken from
+that search rather than run (stateful/mutants/recorded.py). The mutated method's code has its own
 qualified name in generator frames, so a state with the changed code in
 flight never matches one of the design's. Both searches run the counted
 classes (stateful/mutants/build.py), so the code in flight is the same
@@ -31,6 +34,9 @@ from typing import Any
 from stateful.exhaustive import trial
 from stateful.exhaustive.search import Explorer, Node
 from stateful.exhaustive.trial import Outcome
+from stateful.mutants.recorded import Call, CallKey, call_key, record, taken
+from stateful.rules import Rule
+from stateful.violations import Violation
 
 Key = tuple[bytes, int, int, int, int]
 
@@ -80,17 +86,28 @@ class Recording(EndStates):
     local: dict[Key, set[int]]
     props: dict[Key, set[str]]
     drain_ran: dict[bytes, set[int]]
+    # For a mutant's search to take (stateful/mutants/recorded.py): every
+    # rule call of every node, and what each node offers.
+    calls: dict[Key, dict[CallKey, Call]]
+    options: dict[Key, tuple[bool, tuple[str, ...]]]
     _here: Key | None = None
 
     def record_into(self, ran: set[int]) -> None:
         self.ran = ran
         self.local, self.props, self.drain_ran = {}, {}, {}
+        self.calls, self.options = {}, {}
 
     def _expand(self, node: Node) -> None:
         self._here = key_of(node)
         self.local.setdefault(self._here, set())
         self.props.setdefault(self._here, set())
+        self.calls.setdefault(self._here, {})
         super()._expand(node)
+
+    def _options(self, node: Node) -> tuple[Any, bool, list[Rule]]:
+        machine, ready, enabled = super()._options(node)
+        self.options[key_of(node)] = (ready, tuple(r.name for r in enabled))
+        return machine, ready, enabled
 
     def _trial(self, node: Node, rule: Any, args: dict[str, Any]) -> Outcome:
         self.result.executed += 1
@@ -98,9 +115,11 @@ class Recording(EndStates):
         if machine is None:
             machine = self._replay(node.path)
         self.ran.clear()  # the replay to the node is the node's past, not its future
+        key = call_key(rule.name, args)
         out = trial.call(machine, rule.name, args)
         assert self._here is not None
         self.local[self._here] |= self.ran
+        self.calls[self._here][key] = record(out, self.ran, args)
         if out.fatal is not None:
             self.props[self._here].add(out.fatal.property)
         self.props[self._here].update(w.property for w in out.warnings)
@@ -155,10 +174,49 @@ class Borrowing(EndStates):
     borrowed_props: set[str]
     borrowed: int
     _skip_drain: bool = False
+    # The design's rule calls, drains and node options (recorded.py), and the
+    # statements (bit mask) of the changed method: a call that ran none is taken.
+    base_calls: dict[Key, dict[CallKey, Call]]
+    base_options: dict[Key, tuple[bool, tuple[str, ...]]]
+    base_drains: dict[bytes, tuple[tuple[Violation, ...], int]]
+    method: int = 0
+    calls_taken: int = 0
+    _here_calls: dict[CallKey, Call] | None = None
 
     def borrow_from(self, graph: dict[Key, tuple[int, int, frozenset[str]]], changed: int) -> None:
         self.graph, self.changed = graph, changed
         self.borrowed_ends, self.borrowed_props, self.borrowed = 0, set(), 0
+        self.take_calls({}, {}, {}, 0)
+
+    def take_calls(
+        self,
+        calls: dict[Key, dict[CallKey, Call]],
+        options: dict[Key, tuple[bool, tuple[str, ...]]],
+        drains: dict[bytes, tuple[tuple[Violation, ...], int]],
+        method: int,
+    ) -> None:
+        self.base_calls, self.base_options, self.base_drains = calls, options, drains
+        self.method = method
+
+    def _expand(self, node: Node) -> None:
+        self._here_calls = self.base_calls.get(key_of(node))
+        super()._expand(node)
+        self._here_calls = None
+
+    def _options(self, node: Node) -> tuple[Any, bool, list[Rule]]:
+        known = self.base_options.get(key_of(node))
+        if known is None:
+            return super()._options(node)
+        ready, names = known
+        return None, ready, [r for r in self.rules if r.name in names]
+
+    def _trial(self, node: Node, rule: Any, args: dict[str, Any]) -> Outcome:
+        if self._here_calls is not None:
+            call = self._here_calls.get(call_key(rule.name, args))
+            if call is not None and not call.ran & self.method:
+                self.calls_taken += 1
+                return taken(call, args)
+        return super()._trial(node, rule, args)
 
     def _push(self, parent: Node | None, node: Node) -> None:
         key = key_of(node)
@@ -178,6 +236,12 @@ class Borrowing(EndStates):
         if self._skip_drain:
             self._skip_drain = False
             return
+        if machine is None and (digest not in self.drained or not self.pruning.cache):
+            known = self.base_drains.get(digest)
+            if known is not None and not known[1] & self.method and self.pruning.cache:
+                self.drained[digest] = list(known[0])
+            else:
+                machine = self._replay(path)  # a call taken, whose state must drain here
         super()._drain_once(machine, digest, path, cost)
 
 

@@ -36,6 +36,7 @@ from stateful.mutants.baseline import ROOT, Baseline
 from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.derive import Mutant
 from stateful.mutants.explore import Borrowing
+from stateful.mutants.source import methods
 from stateful.replay_file import ReplayFile, save_replay
 
 KILLED = "killed"
@@ -110,6 +111,14 @@ def judge(
         explorer = Borrowing(counted, bound, **focus)
         explorer.expected = base.properties
         explorer.borrow_from(base.graph if reuse else {}, base.changed(mutant.path, mutant.lines))
+        if reuse:
+            first, last = method_lines(design_cls, mutant)
+            explorer.take_calls(
+                base.calls,
+                base.options,
+                base.drains,
+                base.method_statements(mutant.path, first, last),
+            )
         result = explorer.run()
     except Exception as exc:  # the mutant crashed the model: invalid, and the run goes on
         return _verdict(
@@ -121,7 +130,7 @@ def judge(
     counts = (
         f"{result.scenarios:,} scenarios, {result.interleavings:,} interleavings, "
         f"{result.executed:,} rule-call sequences run, {explorer.borrowed:,} states "
-        "taken from the design's search"
+        f"and {explorer.calls_taken:,} rule calls taken from the design's search"
     )
     taken = explorer.borrowed
     new = explorer.new
@@ -193,6 +202,12 @@ def judge(
         taken=taken,
         seconds=time.perf_counter() - start,
     )
+
+
+def method_lines(design_cls: type[Design], mutant: Mutant) -> tuple[int, int]:
+    """The first and last line of the method the mutant changes, as its file writes it."""
+    method = next(m for m in methods(design_cls) if m.name == mutant.method)
+    return method.tree.lineno, method.tree.end_lineno or method.tree.lineno
 
 
 def _shown(path: Path) -> str:
