@@ -129,6 +129,11 @@ def _model_hash() -> str:
     return h.hexdigest()[:16]
 
 
+# Baselines read in this process, by cache file: each mutant's test asks for
+# its design's, and reading one (every rule call of the search) takes seconds.
+_LOADED: dict[Path, Baseline] = {}
+
+
 def baseline(design_cls: type[Design], bound: Bound) -> Baseline:
     """The design's baseline at bound, from the cache or searched now (once, under a lock)."""
     key = hashlib.sha256(
@@ -136,11 +141,15 @@ def baseline(design_cls: type[Design], bound: Bound) -> Baseline:
     ).hexdigest()[:20]
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{design_cls.name}-{key}.pickle"
+    loaded = _LOADED.get(path)
+    if loaded is not None:
+        return loaded
     with (CACHE / f".{design_cls.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             with path.open("rb") as f:
-                return pickle.load(f)  # noqa: S301 - pgfrag's own cache, written below
+                loaded = _LOADED[path] = pickle.load(f)  # noqa: S301 - pgfrag's own cache
+                return loaded
         start = time.perf_counter()
         found = search(design_cls, bound)
         found.seconds = time.perf_counter() - start
@@ -148,4 +157,5 @@ def baseline(design_cls: type[Design], bound: Bound) -> Baseline:
         with tmp.open("wb") as f:
             pickle.dump(found, f)
         tmp.replace(path)
+        _LOADED[path] = found
         return found
