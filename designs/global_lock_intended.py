@@ -20,8 +20,11 @@ Verdicts: every property held, the leak of global-lock included: the
   benchmarks/find_speed.py --survey --design global-lock-intended --runs 3`)
   found nothing. So, within
   what the random search reaches, the missing shift is v2's only flaw the
-  machine sees; the c2c224932fd0 question (its page_table_free has no
-  temporary PP) is as open here as for global-lock (see pre-c2c-5.16).
+  machine sees. The c2c224932fd0 question (its page_table_free has no
+  temporary PP): the exhaustive mode finds nothing at the default bound,
+  nor with one more on S, on C or on P, each raised alone (README, "The
+  default bound has no margin"): the search that finds pre-c2c-5.16's
+  race at the default bound.
 """
 
 from __future__ import annotations
