@@ -32,7 +32,7 @@ from stateful.mutants import (
 from stateful.mutants.baseline import search
 from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.explore import Borrowing, EndStates
-from stateful.mutants.judge import method_lines
+from stateful.mutants.judge import changed_method
 from stateful.mutants.resolve import MutantError, resolve
 from stateful.mutants.table import render_text, to_json
 from stateful.replay_file import check_replay, load_replay
@@ -228,9 +228,8 @@ def _whole_search(design: str, mutant, bound, base=None):  # type: ignore[no-unt
     explorer = Borrowing(counted, bound)
     explorer.borrow_from({}, 0)
     if base is not None:
-        first, last = method_lines(cls, mutant)
-        statements = base.method_statements(mutant.path, first, last)
-        explorer.take_calls(base.calls, base.options, base.drains, statements)
+        method = changed_method(cls, mutant, base)
+        explorer.take_calls(base.calls, base.options, base.drains, method)
     try:
         result = explorer.run()
     except Exception as exc:  # an invalid mutant: it must crash the same way

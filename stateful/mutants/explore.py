@@ -19,9 +19,9 @@ same future in the mutant. It is not explored again: its end states and
 properties are the design's. A node of the design's whose future does run
 a changed statement is explored, but each of its rule calls that ran none
 of the changed method's statements in the design's search is taken from
-that search rather than run (stateful/mutants/recorded.py). The mutated method's code has its own
-qualified name in generator frames, so a state with the changed code in
-flight never matches one of the design's. Both searches run the counted
+that search rather than run (stateful/mutants/recorded.py). The mutated
+method's code has its own qualified name in generator frames, so a state
+with the changed code in flight never matches one of the design's. Both searches run the counted
 classes (stateful/mutants/build.py), so the code in flight is the same
 bytecode in both. tests/test_mutation.py checks on small bounds that the
 verdicts and end states are the same with and without borrowing.
@@ -119,7 +119,7 @@ class Recording(EndStates):
         out = trial.call(machine, rule.name, args)
         assert self._here is not None
         self.local[self._here] |= self.ran
-        self.calls[self._here][key] = record(out, self.ran, args)
+        self.calls[self._here][key] = record(out, _mask(self.ran), args)
         if out.fatal is not None:
             self.props[self._here].add(out.fatal.property)
         self.props[self._here].update(w.property for w in out.warnings)
@@ -236,12 +236,13 @@ class Borrowing(EndStates):
         if self._skip_drain:
             self._skip_drain = False
             return
-        if machine is None and (digest not in self.drained or not self.pruning.cache):
-            known = self.base_drains.get(digest)
-            if known is not None and not known[1] & self.method and self.pruning.cache:
+        if machine is None and not (self.pruning.cache and digest in self.drained):
+            # A call was taken: its state drains from the design's drain, or here.
+            known = self.base_drains.get(digest) if self.pruning.cache else None
+            if known is not None and not known[1] & self.method:
                 self.drained[digest] = list(known[0])
             else:
-                machine = self._replay(path)  # a call taken, whose state must drain here
+                machine = self._replay(path)
         super()._drain_once(machine, digest, path, cost)
 
 

@@ -112,13 +112,8 @@ def judge(
         explorer.expected = base.properties
         explorer.borrow_from(base.graph if reuse else {}, base.changed(mutant.path, mutant.lines))
         if reuse:
-            first, last = method_lines(design_cls, mutant)
-            explorer.take_calls(
-                base.calls,
-                base.options,
-                base.drains,
-                base.method_statements(mutant.path, first, last),
-            )
+            method = changed_method(design_cls, mutant, base)
+            explorer.take_calls(base.calls, base.options, base.drains, method)
         result = explorer.run()
     except Exception as exc:  # the mutant crashed the model: invalid, and the run goes on
         return _verdict(
@@ -204,10 +199,10 @@ def judge(
     )
 
 
-def method_lines(design_cls: type[Design], mutant: Mutant) -> tuple[int, int]:
-    """The first and last line of the method the mutant changes, as its file writes it."""
-    method = next(m for m in methods(design_cls) if m.name == mutant.method)
-    return method.tree.lineno, method.tree.end_lineno or method.tree.lineno
+def changed_method(design_cls: type[Design], mutant: Mutant, base: Baseline) -> int:
+    """The statements (bit mask of the baseline's) of the method the mutant changes."""
+    tree = next(m for m in methods(design_cls) if m.name == mutant.method).tree
+    return base.method_statements(mutant.path, tree.lineno, tree.end_lineno or tree.lineno)
 
 
 def _shown(path: Path) -> str:

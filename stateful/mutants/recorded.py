@@ -19,7 +19,6 @@ counterexamples and end states are the same with and without taking them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from attrs import define
@@ -63,10 +62,8 @@ def bare(violation: Violation) -> Violation:
     return type(violation)(*violation.args)
 
 
-def record(out: Outcome, ran: Iterable[int], args: dict[str, Any]) -> Call:
-    mask = 0
-    for n in ran:
-        mask |= 1 << n
+def record(out: Outcome, ran: int, args: dict[str, Any]) -> Call:
+    """The call's outcome; `ran`: the statements (bit mask) it ran."""
     return Call(
         digest=out.digest,
         fatal=None if out.fatal is None else bare(out.fatal),
@@ -74,7 +71,7 @@ def record(out: Outcome, ran: Iterable[int], args: dict[str, Any]) -> Call:
         preempted=out.preempted,
         spun=out.spun,
         quiescent=out.quiescent,
-        ran=mask,
+        ran=ran,
         picks=tuple(
             (name, frozenset(v.moduli), v.raw[0])
             for name, v in sorted(args.items())
