@@ -23,6 +23,7 @@ from stateful.mutants import (
     EQUIVALENT,
     INVALID,
     KILLED,
+    SURVIVED,
     SourceError,
     derive,
     judge,
@@ -32,9 +33,9 @@ from stateful.mutants import (
 from stateful.mutants.baseline import search
 from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.explore import Borrowing, EndStates
-from stateful.mutants.judge import changed_method
+from stateful.mutants.judge import Verdict, changed_method
 from stateful.mutants.resolve import MutantError, resolve
-from stateful.mutants.table import render_text, to_json
+from stateful.mutants.table import headline, render_text, to_json
 from stateful.replay_file import check_replay, load_replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +186,17 @@ def test_a_crashing_mutant_is_invalid_and_the_table_goes_on() -> None:
     text = render_text("full-page-6.8", [v], str(SMALL))
     assert "invalid" in text and "UnboundLocalError" in text
     assert json.loads(to_json("full-page-6.8", [v], str(SMALL), "x"))["invalid"] == 1
+
+
+def test_the_score_is_not_rounded_up_to_a_goal() -> None:
+    """global-lock's run: 139 killed of 155 counted is 89.7%, under a 90% goal."""
+
+    def verdict(n: int, kind: str) -> Verdict:
+        return Verdict(f"d:m:{n}:op", kind, "m", n, "op", "d.py:1", "a", "b")
+
+    rows = [verdict(n, KILLED) for n in range(139)]
+    rows += [verdict(n, SURVIVED) for n in range(139, 155)]
+    assert "mutation score 89.7% = 139 killed / 155" in headline("d", rows, str(SMALL))
 
 
 # --- the machinery ------------------------------------------------------------

@@ -46,7 +46,8 @@ def score(verdicts: Iterable[Verdict]) -> tuple[int, int, Counter[str]]:
 
 def headline(design: str, verdicts: list[Verdict], bound: str) -> str:
     killed, counted, kinds = score(verdicts)
-    pct = f"{100 * killed / counted:.0f}%" if counted else "n/a"
+    # One decimal: against a goal such as 90%, 139 / 155 must not read as met.
+    pct = f"{100 * killed / counted:.1f}%" if counted else "n/a"
     return (
         f"{design}: {len(verdicts)} mutants; mutation score {pct} = {killed} killed / "
         f"{counted} ({len(verdicts)} - {kinds[INVALID]} invalid - {kinds[EQUIVALENT]} "
