@@ -21,10 +21,11 @@ a changed statement is explored, but each of its rule calls that ran none
 of the changed method's statements in the design's search is taken from
 that search rather than run (stateful/mutants/recorded.py). The mutated
 method's code has its own qualified name in generator frames, so a state
-with the changed code in flight never matches one of the design's. Both searches run the counted
-classes (stateful/mutants/build.py), so the code in flight is the same
-bytecode in both. tests/test_mutation.py checks on small bounds that the
-verdicts and end states are the same with and without borrowing.
+with the changed code in flight never matches one of the design's. Both
+searches run the counted classes (stateful/mutants/build.py), so the code
+in flight is the same bytecode in both. tests/test_mutation.py checks on
+small bounds that the verdicts and end states are the same with and
+without borrowing.
 """
 
 from __future__ import annotations
