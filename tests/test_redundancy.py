@@ -1,0 +1,59 @@
+"""benchmarks/exhaustive_redundancy.py: its counts agree with the search's own,
+and its sleep-set bound counts a commuting pair once and nothing else."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from designs.registry import load_designs
+from stateful.exhaustive import parse_bound
+from stateful.replay import Step
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = "S=1,C=1,P=1,I=1,tables=1"
+
+
+def _benchmark() -> ModuleType:
+    """benchmarks/ is no package: load the script as a module."""
+    path = ROOT / "benchmarks/exhaustive_redundancy.py"
+    spec = importlib.util.spec_from_file_location("exhaustive_redundancy", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _call(name: str) -> Step:
+    return Step.of(name, {})
+
+
+def test_a_commuting_pair_is_counted_once() -> None:
+    a, b = _call("a"), _call("b")
+    # From state 0: a leads to 1, b to 2; then b from 1 and a from 2 meet in 3.
+    diamond = {0: [(a, 1), (b, 2)], 1: [(b, 3)], 2: [(a, 3)]}
+    assert _benchmark()._commuting(diamond) == 1
+    apart = {0: [(a, 1), (b, 2)], 1: [(b, 3)], 2: [(a, 4)]}
+    assert _benchmark()._commuting(apart) == 0
+
+
+def test_siblings_are_calls_to_a_state_an_earlier_sibling_reached() -> None:
+    a, b, c = _call("a"), _call("b"), _call("c")
+    assert _benchmark()._siblings({0: [(a, 1), (b, 1), (c, 2)], 1: [(a, 2)]}) == 1
+
+
+@pytest.mark.parametrize("design", ["pre-c2c-5.16", "hugh-v1"])
+def test_the_counts_agree_with_the_search(design: str) -> None:
+    bench = _benchmark()
+    explorer = bench._Counted(load_designs()[design], parse_bound(SMALL))
+    result = explorer.run()
+    emitted = explorer.emitted
+    new = sum(n for (_, outcome), n in emitted.items() if outcome == "new state")
+    assert new == result.states - 1  # every state but boot, reached first once
+    assert sum(emitted.values()) <= result.executed
+    calls = sum(len(c) for c in explorer.edges.values())
+    assert calls == sum(len(node.children) for node in explorer.nodes)
+    assert 0 < bench._commuting(explorer.edges) < calls
