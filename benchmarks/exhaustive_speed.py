@@ -25,6 +25,13 @@ holds the minimizer's replay files to tests/golden/shortest.json, which the
 --table: every design at the bound, each searched to its end (one job per
 design, --jobs at once), with its time, counts and rate, and the wall time
 of the whole table. pytest does the same with `pytest --exhaustive -n N`.
+With --shard-depth K, each design's search is split into shards at its
+first K setup operations (stateful/exhaustive/shard.py), the shards of
+every design are the jobs, and each design's line merges its shards: the
+rule calls run and the states are summed (a state two shards reach counts
+twice), its time is the sum of its shards' search times, and it names its
+largest shard. Interleavings are not shown: a shard counts them from its
+own setup, not from boot.
 
 --pruning: on a small bound, each pruning switched off in turn, the rule
 calls run with and without it (the factor it saves), and whether the states
@@ -56,6 +63,8 @@ from designs.registry import load_designs
 from stateful.exhaustive import DEFAULT_BOUND, Counterexample, Pruning, explore, parse_bound
 from stateful.exhaustive import trial as exhaustive_trial
 from stateful.exhaustive.search import Explorer
+from stateful.exhaustive.shard import Shard, merge, shards
+from stateful.exhaustive.shard import search as search_shard
 from stateful.exhaustive.state import StateError, fingerprint
 
 POSITIVE_CONTROL = ("pre-c2c-5.16", "use-after-free")
@@ -104,6 +113,36 @@ def whole(design: str, bound: str) -> tuple[str, float, dict[str, object]]:
     found = ", ".join(sorted(r.found)) or "nothing"
     shortest = {f"{design}--{prop}": _shortest(c, bound) for prop, c in r.found.items()}
     return f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}", seconds, shortest
+
+
+def _shard(design: str, shard: Shard) -> Any:
+    return search_shard(load_designs()[design], shard)
+
+
+def sharded(
+    designs: list[str], bound: str, depth: int, jobs: int
+) -> list[tuple[str, float, dict[str, object]]]:
+    """Each design's search split into shards; every shard of every design a job."""
+    b = parse_bound(bound)
+    plans = {d: shards(load_designs()[d], b, depth) for d in designs}
+    work = [(d, s) for d, (parts, _) in plans.items() for s in parts]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(_shard, *zip(*work, strict=True)))
+    rows = []
+    for design, (parts, prefix) in plans.items():
+        mine = [r for (d, _), r in zip(work, results, strict=True) if d == design]
+        r = merge(design, b, [prefix, *mine])
+        found = ", ".join(sorted(r.found)) or "nothing"
+        largest = max(m.executed for m in mine)
+        line = (
+            f"{design:<22} {r.seconds:8.1f} s  {len(parts)} shards: {r.executed:,} rule-call "
+            f"sequences run, the largest shard {largest:,}; {r.states:,} states summed over "
+            f"the shards; {'complete' if r.complete else 'INCOMPLETE'}; found: {found}"
+        )
+        rows.append(
+            (line, r.seconds, {f"{design}--{p}": _shortest(c, bound) for p, c in r.found.items()})
+        )
+    return rows
 
 
 def _shortest(found: Counterexample, bound: str) -> dict[str, object]:
@@ -228,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--write-shortest", metavar="PATH", help="write each known bug's shortest length (JSON)"
     )
+    parser.add_argument(
+        "--shard-depth",
+        type=int,
+        default=0,
+        metavar="K",
+        help="with --table: split each design's search at its first K setup operations",
+    )
     parser.add_argument("--pruning", action="store_true", help="what each pruning saves")
     parser.add_argument(
         "--where-time", action="store_true", help="where a search's time goes, per --design"
@@ -245,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         designs = args.design or list(load_designs())
         start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            rows = list(pool.map(whole, designs, [bound] * len(designs)))
+        if args.shard_depth:
+            rows = sharded(designs, bound, args.shard_depth, args.jobs)
+        else:
+            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+                rows = list(pool.map(whole, designs, [bound] * len(designs)))
         shortest: dict[str, object] = {}
         for line, _, found in rows:
             print(line, flush=True)

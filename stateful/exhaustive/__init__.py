@@ -13,6 +13,7 @@ search.py    the search, shortest counterexample first, and its pruning
 result.py    what it found and the counts it rests on
 estimate.py  how large a bound is, before it runs
 verdict.py   a property's verdict, raised as the verdict tests raise it
+shard.py     one design's search split at its first setup operations, and merged
 
 From pytest: `pytest --exhaustive [--bound S=3,C=1,P=1]` (or `pgfrag
 --exhaustive`) runs the verdict tests on it. A design is one pytest-xdist
