@@ -30,6 +30,7 @@ from stateful.exhaustive import (
     PROVED,
     BoundError,
     parse_bound,
+    pytest_shards,
     too_large,
 )
 from stateful.measures import (
@@ -42,7 +43,7 @@ from stateful.measures import (
 )
 from stateful.mutants import conftest_part as mutants
 from stateful.progress import PROGRESS
-from stateful.replay_file import ReplayError, load_replay
+from stateful.replay_file import ReplayError, ReplayFile, load_replay, save_replay
 from stateful.report import FoundBug, ReportData, write_report
 from stateful.trace import DIAGRAM_WIDTH
 from stateful.violations import PROPERTIES, Violation
@@ -161,6 +162,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run an --exhaustive bound that is estimated too large to finish soon",
     )
     mutants.addoption(group)
+    pytest_shards.addoption(group)
     group.addoption(
         "--replay-dir",
         default=str(ROOT / "replays"),
@@ -213,6 +215,7 @@ def pytest_configure(config: pytest.Config) -> None:
         replays.append((Path(name), replay))
     config.pgfrag_replays = replays  # type: ignore[attr-defined]
     mutants.configure(config, designs)
+    pytest_shards.depth(config)  # a bad --shard-depth is refused before anything runs
 
 
 def _bound(config: pytest.Config, designs: dict[str, Any]) -> Any:
@@ -277,6 +280,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             for design in config.getoption("design") or [replay.design]
         ]
         metafunc.parametrize("replay_case", cases)
+    pytest_shards.generate(
+        metafunc,
+        config.getoption("design") or list(config.pgfrag_designs),  # type: ignore[attr-defined]
+    )
     if "verdict_case" not in metafunc.fixturenames:
         return
     designs = config.pgfrag_designs  # type: ignore[attr-defined]
@@ -303,7 +310,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """`--replay` runs the replays and nothing else; without it, there are none."""
     replaying = bool(config.getoption("replay"))
     keep, drop = [], []
-    for item in mutants.select(config, items, drop):
+    for item in pytest_shards.select(config, mutants.select(config, items, drop), drop):
         callspec = getattr(item, "callspec", None)
         is_replay = getattr(item, "originalname", "") == "test_replay"
         has_case = callspec is not None and "replay_case" in callspec.params
@@ -346,6 +353,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     props = dict(report.user_properties)
     mutants.logreport(report, props)
+    pytest_shards.logreport(report, props)
     if "pgfrag_replayed" in props and report.when == "call":
         _REPLAYED.append(str(props["pgfrag_replayed"]))
     if "pgfrag_result" not in props:
@@ -464,6 +472,33 @@ def _report_data(
         ],
         waste=waste,
     )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A sharded --exhaustive run: the table's cells from the shards' reports
+    (stateful/exhaustive/pytest_shards.py); the run fails as the verdict tests
+    would have."""
+    config = session.config
+    want_props = config.getoption("property") or list(PROPERTIES)
+    cells = pytest_shards.finish(config, want_props)
+    for c in cells:
+        _RESULTS[(c.design, c.prop)] = c.cell
+        _SURVEY_LINES[c.design] = c.survey
+        if c.explanation:
+            _EXPLANATIONS[(c.design, c.prop)] = c.explanation
+        if c.failure is not None:
+            _BUGS[(c.design, c.prop)] = (c.failure.message, c.failure.diagram)
+            machine = config.pgfrag_bound.machine_config()  # type: ignore[attr-defined]
+            saved = save_replay(
+                ReplayFile.of(c.failure, machine), Path(config.getoption("replay_dir"))
+            )
+            path = saved.resolve()
+            root = config.rootpath
+            _REPLAY_FILES[(c.design, c.prop)] = str(
+                path.relative_to(root) if path.is_relative_to(root) else path
+            )
+    if any(c.failed for c in cells) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

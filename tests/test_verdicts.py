@@ -30,7 +30,7 @@ from hypothesis import settings
 
 from designs.base import Design
 from stateful import exhaustive
-from stateful.exhaustive import Bound, Result
+from stateful.exhaustive import Bound, Result, pytest_shards, shard
 from stateful.hunt import explain, survey, verdict
 from stateful.machine import FAILURES, Survey
 from stateful.mutants import conftest_part as mutants
@@ -146,3 +146,18 @@ def test_replay(
         raise type(check.other)(f"{check.summary()}\n\n{check.diagram}")
     if not check.as_recorded:
         pytest.fail(check.summary(), pytrace=False)
+
+
+def test_exhaustive_shard(
+    shard_case: tuple[str, int],
+    request: pytest.FixtureRequest,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """One shard of a design's search (`--exhaustive --shard-depth K`): its
+    findings go to the controller, which merges the shards into the table."""
+    design, number = shard_case
+    cls = request.config.pgfrag_designs[design]  # type: ignore[attr-defined]
+    parts, _ = pytest_shards.plan(request.config, design)
+    result = shard.search(cls, parts[number])
+    assert result.complete
+    record_property("pgfrag_shard", pytest_shards.to_record(design, number, result))

@@ -14,11 +14,14 @@ result.py    what it found and the counts it rests on
 estimate.py  how large a bound is, before it runs
 verdict.py   a property's verdict, raised as the verdict tests raise it
 shard.py     one design's search split at its first setup operations, and merged
+pytest_shards.py  the shards as pytest tests, and the controller's merge into the table
 
 From pytest: `pytest --exhaustive [--bound S=3,C=1,P=1]` (or `pgfrag
 --exhaustive`) runs the verdict tests on it. A design is one pytest-xdist
 group (its properties share one search), so `-n N` spreads the designs over
-N workers, and over several hosts with xdist's own transport, the same
+N workers; with `--shard-depth K` each design's search is split into shards
+(shard.py), each a test of its own, merged by the controller
+(pytest_shards.py). Over several hosts, with xdist's own transport, the same
 commit checked out on each:
 
     pytest --exhaustive -d --dist loadgroup \
