@@ -43,7 +43,7 @@ from stateful.measures import (
 )
 from stateful.mutants import conftest_part as mutants
 from stateful.progress import PROGRESS
-from stateful.replay_file import ReplayError, ReplayFile, load_replay, save_replay
+from stateful.replay_file import ReplayError, ReplayFile, load_replay, save_replay, shown_path
 from stateful.report import FoundBug, ReportData, write_report
 from stateful.trace import DIAGRAM_WIDTH
 from stateful.violations import PROPERTIES, Violation
@@ -492,11 +492,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             saved = save_replay(
                 ReplayFile.of(c.failure, machine), Path(config.getoption("replay_dir"))
             )
-            path = saved.resolve()
-            root = config.rootpath
-            _REPLAY_FILES[(c.design, c.prop)] = str(
-                path.relative_to(root) if path.is_relative_to(root) else path
-            )
+            _REPLAY_FILES[(c.design, c.prop)] = shown_path(saved, config.rootpath)
     if any(c.failed for c in cells) and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

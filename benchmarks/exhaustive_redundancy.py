@@ -52,8 +52,7 @@ class _Counted(Explorer):
     edges: dict[int, list[tuple[Step, int]]] = field(factory=lambda: defaultdict(list))
 
     def _number(self, node: Node) -> int:
-        c = node.cost
-        return self.index[(node.digest, c.setup, c.concurrent, c.preemptions, c.interrupts)]
+        return self.index[self.cache_key(node)]
 
     def _emit(
         self, node: Node, rule: Rule, args: dict[str, Any], out: Any, interrupted: bool

@@ -63,7 +63,7 @@ from designs.registry import load_designs
 from stateful.exhaustive import DEFAULT_BOUND, Counterexample, Pruning, explore, parse_bound
 from stateful.exhaustive import trial as exhaustive_trial
 from stateful.exhaustive.search import Explorer
-from stateful.exhaustive.shard import Shard, merge, shards
+from stateful.exhaustive.shard import Shard, counts, merge, shards
 from stateful.exhaustive.shard import search as search_shard
 from stateful.exhaustive.state import StateError, fingerprint
 
@@ -135,9 +135,8 @@ def sharded(
         found = ", ".join(sorted(r.found)) or "nothing"
         largest = max(m.executed for m in mine)
         line = (
-            f"{design:<22} {r.seconds:8.1f} s  {len(parts)} shards: {r.executed:,} rule-call "
-            f"sequences run, the largest shard {largest:,}; {r.states:,} states summed over "
-            f"the shards; {'complete' if r.complete else 'INCOMPLETE'}; found: {found}"
+            f"{design:<22} {r.seconds:8.1f} s  {counts(r, len(parts), largest)}; "
+            f"{'complete' if r.complete else 'INCOMPLETE'}; found: {found}"
         )
         rows.append(
             (line, r.seconds, {f"{design}--{p}": _shortest(c, bound) for p, c in r.found.items()})

@@ -227,6 +227,12 @@ def load_replay(path: Path) -> ReplayFile:
     )
 
 
+def shown_path(path: Path, root: Path) -> str:
+    """A path as a developer would type it from the checkout at root."""
+    path = path.resolve()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def save_replay(replay: ReplayFile, folder: Path) -> Path:
     """Write replay under folder; never overwrite a different file.
 

@@ -35,17 +35,11 @@ from stateful.hunt import explain, survey, verdict
 from stateful.machine import FAILURES, Survey
 from stateful.mutants import conftest_part as mutants
 from stateful.progress import PROGRESS
-from stateful.replay_file import ReplayFile, check_replay, save_replay
+from stateful.replay_file import ReplayFile, check_replay, save_replay, shown_path
 from stateful.violations import Violation
 
 _SURVEYS: dict[str, Survey] = {}
 _EXHAUSTIVE: dict[str, Result] = {}
-
-
-def _shown(path: Path, root: Path) -> str:
-    """A path as a developer would type it from the project folder."""
-    path = path.resolve()
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
 def test_verdict(
@@ -127,7 +121,7 @@ def _record_failure(
     folder = Path(request.config.getoption("replay_dir"))
     machine = bound.machine_config() if bound is not None else None
     saved = save_replay(ReplayFile.of(failure, machine), folder)
-    record_property("pgfrag_replay_file", _shown(saved, request.config.rootpath))
+    record_property("pgfrag_replay_file", shown_path(saved, request.config.rootpath))
 
 
 def test_replay(

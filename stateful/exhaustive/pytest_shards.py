@@ -24,7 +24,7 @@ from attrs import define
 from designs.base import Design
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.result import PROVED, Cost, Counterexample, Result
-from stateful.exhaustive.shard import Shard, merge, shards
+from stateful.exhaustive.shard import Shard, counts, merge, shards
 from stateful.exhaustive.verdict import replayed
 from stateful.hunt import explain
 from stateful.replay import Step
@@ -52,6 +52,10 @@ def depth(config: pytest.Config) -> int:
     return k
 
 
+def sharding(config: pytest.Config) -> bool:
+    return bool(config.getoption("exhaustive") and depth(config))
+
+
 def plan(config: pytest.Config, design: str) -> tuple[list[Shard], Result]:
     """A design's shards, worked out once per process (the same on every worker)."""
     plans = config.__dict__.setdefault("pgfrag_shard_plans", {})
@@ -66,7 +70,7 @@ def generate(metafunc: pytest.Metafunc, designs: list[str]) -> None:
         return
     config = metafunc.config
     params = []
-    if config.getoption("exhaustive") and depth(config):
+    if sharding(config):
         for design in designs:
             parts, _ = plan(config, design)
             params += [
@@ -78,7 +82,7 @@ def generate(metafunc: pytest.Metafunc, designs: list[str]) -> None:
 
 def select(config: pytest.Config, items: list[pytest.Item], drop: list[pytest.Item]) -> list[Any]:
     """Sharded, the shards run instead of the verdict tests; else no shard runs."""
-    sharding = bool(config.getoption("exhaustive") and depth(config))
+    sharded = sharding(config)
     keep = []
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -87,8 +91,8 @@ def select(config: pytest.Config, items: list[pytest.Item], drop: list[pytest.It
             "test_exhaustive_shard"
         )
         if is_shard:
-            (keep if sharding and "shard_case" in params else drop).append(item)
-        elif sharding and "verdict_case" in params:
+            (keep if sharded and "shard_case" in params else drop).append(item)
+        elif sharded and "verdict_case" in params:
             drop.append(item)
         else:
             keep.append(item)
@@ -155,7 +159,7 @@ def logreport(report: pytest.TestReport, props: dict[str, Any]) -> None:
 
 def finish(config: pytest.Config, want_props: list[str]) -> list[ShardedCell]:
     """Each sharded design's cells, from its shards' records; none when not sharding."""
-    if not (config.getoption("exhaustive") and depth(config)) or hasattr(config, "workerinput"):
+    if not sharding(config) or hasattr(config, "workerinput"):
         return []
     bound: Bound = config.pgfrag_bound  # type: ignore[attr-defined]
     out = []
@@ -165,11 +169,7 @@ def finish(config: pytest.Config, want_props: list[str]) -> list[ShardedCell]:
         missing = [n + 1 for n in range(len(parts)) if n not in records]
         merged = merge(design, bound, [prefix, *(from_record(r, bound) for r in records.values())])
         largest = max((r["executed"] for r in records.values()), default=0)
-        line = (
-            f"exhaustive ≤B in {len(parts)} shards: {merged.executed:,} rule-call sequences run "
-            f"(the largest shard {largest:,}), {merged.states:,} states summed over the shards; "
-            f"{merged.seconds:.1f} s of search"
-        )
+        line = f"exhaustive ≤B in {counts(merged, len(parts), largest)}"
         if missing:
             line += f"; NO REPORT from shards {missing}: nothing is proved"
         out.extend(_cells(cls, merged, want_props, line, complete=not missing))

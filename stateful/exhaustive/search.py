@@ -187,11 +187,7 @@ class Explorer:
         rule call only adds to it.
         """
         c = node.cost
-        key: Any = (
-            (node.digest, c.setup, c.concurrent, c.preemptions, c.interrupts)
-            if self.pruning.cache
-            else len(self.nodes)
-        )
+        key: Any = self.cache_key(node) if self.pruning.cache else len(self.nodes)
         number = self.index.get(key)
         if number is None:
             number = self.index[key] = len(self.nodes)
@@ -207,6 +203,12 @@ class Explorer:
         if parent is not None:
             parent.children.append(number)
         heapq.heappush(self.frontier, (c.order, next(self._seq), number))
+
+    @staticmethod
+    def cache_key(node: Node) -> tuple[Any, ...]:
+        """What the state cache tells nodes apart by: the state, and the budget used."""
+        c = node.cost
+        return (node.digest, c.setup, c.concurrent, c.preemptions, c.interrupts)
 
     def _interleavings(self) -> int:
         """Rule-call sequences within the bound: every path from boot, counted

@@ -92,5 +92,14 @@ def merge(design: str, bound: Bound, parts: Iterable[Result]) -> Result:
     return merged
 
 
+def counts(merged: Result, shards: int, largest: int) -> str:
+    """The work a merged search's shards did: a state two shards reach counts twice."""
+    return (
+        f"{shards} shards: {merged.executed:,} rule-call sequences run (the largest shard "
+        f"{largest:,}), {merged.states:,} states summed over the shards; "
+        f"{merged.seconds:.1f} s of search"
+    )
+
+
 def _rank(found: Counterexample) -> tuple[object, ...]:
     return (found.cost.order, found.in_drain, -found.cost.setup)

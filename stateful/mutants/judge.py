@@ -37,7 +37,7 @@ from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.derive import Mutant
 from stateful.mutants.explore import Borrowing
 from stateful.mutants.source import methods
-from stateful.replay_file import ReplayFile, save_replay
+from stateful.replay_file import ReplayFile, save_replay, shown_path
 
 KILLED = "killed"
 SURVIVED = "survived"
@@ -153,7 +153,7 @@ def judge(
                     mutant=mutant.id,
                     design_source=source,
                 )
-                saved = _shown(save_replay(replay, replay_dir))
+                saved = shown_path(save_replay(replay, replay_dir), ROOT)
         return _verdict(
             mutant,
             KILLED,
@@ -203,14 +203,6 @@ def changed_method(design_cls: type[Design], mutant: Mutant, base: Baseline) -> 
     """The statements (bit mask of the baseline's) of the method the mutant changes."""
     tree = next(m for m in methods(design_cls) if m.name == mutant.method).tree
     return base.method_statements(mutant.path, tree.lineno, tree.end_lineno or tree.lineno)
-
-
-def _shown(path: Path) -> str:
-    """A path inside the checkout as the checkout names it: the same table from any clone."""
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def _crash(exc: BaseException, mutant: Mutant) -> str:
