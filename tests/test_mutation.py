@@ -19,6 +19,8 @@ from plugin_helpers import GOOD_PLUGIN, install_plugin
 
 from designs.registry import load_designs
 from stateful.exhaustive import parse_bound
+from stateful.exhaustive.result import Cost
+from stateful.exhaustive.search import explore
 from stateful.mutants import (
     EQUIVALENT,
     INVALID,
@@ -35,6 +37,7 @@ from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.explore import Borrowing, EndStates
 from stateful.mutants.judge import Verdict, changed_method
 from stateful.mutants.resolve import MutantError, resolve
+from stateful.mutants.scenario import DesignPasses
 from stateful.mutants.table import headline, render_text, to_json
 from stateful.replay_file import check_replay, load_replay
 
@@ -45,9 +48,9 @@ SMALL = parse_bound("S=2,C=0,P=0,I=1")
 UPSTREAM_FILE = ROOT / "designs" / "upstream_6_4.py"
 
 
-def _line(text: str, after: str = "") -> int:
-    """The line of upstream_6_4.py holding text (after the line holding `after`)."""
-    lines = UPSTREAM_FILE.read_text().splitlines()
+def _line(text: str, after: str = "", path: Path = UPSTREAM_FILE) -> int:
+    """The line of path (upstream_6_4.py) holding text (after the line holding `after`)."""
+    lines = path.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if after in line) if after else 0
     return next(i for i, line in enumerate(lines[start:], start) if text in line) + 1
 
@@ -197,6 +200,82 @@ def test_the_score_is_not_rounded_up_to_a_goal() -> None:
     rows = [verdict(n, KILLED) for n in range(139)]
     rows += [verdict(n, SURVIVED) for n in range(139, 155)]
     assert "mutation score 89.7% = 139 killed / 155" in headline("d", rows, str(SMALL))
+
+
+# --- a property the design reaches, in a scenario it passes ------------------
+
+# hugh-hh's page_table_free (global-lock inherits it), and a bound where
+# global-lock reaches its own known leak in 4 rule calls, in 2 s.
+HUGH_HH_FILE = ROOT / "designs" / "hugh_hh.py"
+LEAKY = parse_bound("S=3,C=1,P=0,I=0")
+
+
+def test_the_design_passes_a_scenario_only_where_no_interleaving_breaks_it() -> None:
+    cls = DESIGNS["global-lock"]
+    own = explore(cls, LEAKY).result.found["leak"]
+    passes = DesignPasses(cls, LEAKY)
+    # Its own leak's rule calls: broken there.
+    assert not passes("leak", own.steps, own.cost, own.in_drain)
+    # One fault and the exit: every table freed, in the only interleaving.
+    assert passes("leak", own.steps[:1], Cost(setup=1, calls=1), True)
+    # The first was settled by replaying its calls; only the second searched.
+    assert (passes.replays, passes.searches) == (2, 1)
+    setup, operations = passes.scenario(own.steps, own.cost)
+    assert setup == own.steps[: own.cost.setup] and operations
+
+
+def test_a_property_the_design_reaches_kills_in_a_scenario_the_design_passes() -> None:
+    """global-lock leaks, so reaching leak is no kill by itself; page_table_free's
+    last free_page deleted leaks after one fault and the exit, where
+    global-lock frees every page: killed by leak, with that scenario."""
+    cls = DESIGNS["global-lock"]
+    line = _line("yield from k.free_page(page)", "if mask == 0:", HUGH_HH_FILE)
+    m = _mutant("global-lock", "page_table_free", line, "delete-step")
+    base = search(cls, LEAKY)
+    assert base.properties == {"leak"}
+    v = judge(cls, m, LEAKY, base, None, "x")
+    assert (v.kind, v.property, v.design_passes) == (KILLED, "leak", True), v
+    assert len(v.steps) == 1 and v.steps[0].startswith("state.page_table_alloc(")
+    assert "in no interleaving of this scenario" in v.detail
+    assert "killed by leak (design passes)" in render_text("global-lock", [v], str(LEAKY))
+
+
+def test_a_mutant_breaking_only_the_designs_own_scenarios_survives() -> None:
+    """list_del_init for list_del in page_table_alloc: global-lock's own leak,
+    and no leak anywhere the design has none."""
+    cls = DESIGNS["global-lock"]
+    line = _line("yield from k.list_del(page)", "def page_table_alloc(", HUGH_HH_FILE)
+    m = _mutant("global-lock", "page_table_alloc", line, "list_del_init")
+    v = judge(cls, m, LEAKY, search(cls, LEAKY), None, "x")
+    assert v.kind in (SURVIVED, EQUIVALENT), v
+
+
+def test_taking_states_is_sound_where_the_design_reaches_a_property() -> None:
+    """global-lock's page_table_free mutants (each delete-step, and the first of
+    each other operator that runs), judged with and without what is taken
+    from the design's search: the same verdicts and counterexamples, kills
+    in a scenario the design passes included."""
+    cls = DESIGNS["global-lock"]
+    base = search(cls, LEAKY)
+    kinds = set()
+    seen: set[str] = set()
+    for m in derive(cls):
+        kind = m.operator.rstrip("0123456789")
+        if m.method != "page_table_free" or not base.ran_any(m.path, m.lines) or kind in seen:
+            continue
+        if kind != "delete-step":
+            seen.add(kind)
+        fast = judge(cls, m, LEAKY, base, None, "x")
+        slow = judge(cls, m, LEAKY, base, None, "x", reuse=False)
+        assert (fast.kind, fast.property, fast.design_passes, fast.detail) == (
+            slow.kind,
+            slow.property,
+            slow.design_passes,
+            slow.detail,
+        ), m.id
+        assert fast.cost == slow.cost and fast.steps == slow.steps, m.id
+        kinds.add((fast.kind, fast.design_passes))
+    assert (KILLED, True) in kinds and (KILLED, False) in kinds
 
 
 # --- the machinery ------------------------------------------------------------

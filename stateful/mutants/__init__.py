@@ -11,6 +11,7 @@ derive.py     every mutant of a design, with its stable ID design:method:line:op
 build.py      a mutant design class, compiled from the mutated source
 baseline.py   the design's own exhaustive search: properties, end states, lines run
 judge.py      one mutant judged: killed, survived, proved equivalent, or invalid
+scenario.py   whether the design passes the scenario of a mutant's violation
 table.py      the reviewer's table: terminal, JSON, Markdown and HTML
 resolve.py    a mutant re-created from its ID, for a replay file
 

@@ -30,12 +30,16 @@ without borrowing.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from stateful.exhaustive import trial
+from stateful.exhaustive.result import Cost, Counterexample
 from stateful.exhaustive.search import Explorer, Node
 from stateful.exhaustive.trial import Outcome
 from stateful.mutants.recorded import Call, CallKey, call_key, record, taken
+from stateful.mutants.scenario import DesignPasses
+from stateful.replay import Step
 from stateful.rules import Rule
 from stateful.violations import Violation
 
@@ -48,14 +52,24 @@ def key_of(node: Node) -> Key:
 
 
 class EndStates(Explorer):
-    """The search, keeping its end states; optionally stopping at the first new property."""
+    """The search, keeping its end states; optionally stopping at the first new violation.
+
+    With `expected` (the design's own properties) a kill is a property outside
+    it; with `passes` too (the design's verdict on a scenario,
+    stateful/mutants/scenario.py), also a property in it reached in a
+    scenario the design passes (`fresh`).
+    """
 
     expected: frozenset[str] | None = None
+    passes: DesignPasses | None = None
     ends: set[bytes]
+    fresh: dict[str, Counterexample]
+    _fresh_order: dict[str, tuple[int, ...]]
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.ends = set()
+        self.fresh, self._fresh_order = {}, {}
 
     def _root(self) -> tuple[Any, Node]:
         machine, root = super()._root()
@@ -67,10 +81,37 @@ class EndStates(Explorer):
         if out.fatal is None and out.quiescent:
             self.ends.add(out.digest)
 
+    def _found(
+        self, violation: Violation, path: tuple[Step, ...], cost: Cost, in_drain: bool
+    ) -> None:
+        super()._found(violation, path, cost, in_drain)
+        prop = violation.property
+        if self.passes is None or self.expected is None or prop not in self.expected:
+            return
+        order = (*cost.order, int(in_drain))
+        if any(b <= order for b in self._kill_orders()):
+            return  # only a shorter kill would change the verdict
+        if self.passes(prop, path, cost, in_drain):
+            self._fresh_order[prop] = order
+            self.fresh[prop] = Counterexample(
+                property=prop,
+                steps=path,
+                cost=cost,
+                message=str(violation).splitlines()[0],
+                in_drain=in_drain,
+                seconds=time.perf_counter() - self._start,
+                interleavings=self.result.executed,
+            )
+
+    def _kill_orders(self) -> list[tuple[int, ...]]:
+        assert self.expected is not None
+        new = [b for p, b in self.best.items() if p not in self.expected]
+        return new + list(self._fresh_order.values())
+
     def _done(self, order: tuple[int, ...]) -> bool:
         if self.expected is None:
             return super()._done(order)
-        return any(p not in self.expected and b[:4] <= order for p, b in self.best.items())
+        return any(b[:4] <= order for b in self._kill_orders())
 
     @property
     def new(self) -> list[str]:
@@ -78,6 +119,14 @@ class EndStates(Explorer):
         if self.expected is None:
             return []
         return sorted((p for p in self.best if p not in self.expected), key=self.best.__getitem__)
+
+    def kills(self) -> list[tuple[str, Counterexample, bool]]:
+        """Every kill, shortest first: (property, counterexample, whether it is
+        a property the design reaches, here in a scenario the design passes)."""
+        out = [(p, self.result.found[p], False) for p in self.new]
+        out += [(p, c, True) for p, c in self.fresh.items()]
+        order = {**self.best, **{f"+{p}": b for p, b in self._fresh_order.items()}}
+        return sorted(out, key=lambda k: order[f"+{k[0]}" if k[2] else k[0]])
 
 
 class Recording(EndStates):
@@ -223,7 +272,7 @@ class Borrowing(EndStates):
         key = key_of(node)
         self._skip_drain = False
         known = self.graph.get(key)
-        if key in self.index or known is None or known[0] & self.changed:
+        if key in self.index or known is None or known[0] & self.changed or self._judged(known[2]):
             super()._push(parent, node)
             return
         super()._push(parent, node)
@@ -232,6 +281,13 @@ class Borrowing(EndStates):
         self.borrowed_ends |= known[1]
         self.borrowed_props |= known[2]
         self._skip_drain = True
+
+    def _judged(self, props: frozenset[str]) -> bool:
+        """Whether the node's future reaches a property whose every violation
+        here is judged against the design's scenario (so it is explored, not
+        taken): reached by another way than the design's, the same future
+        may break it in a scenario the design passes."""
+        return self.passes is not None and bool(self.expected and props & self.expected)
 
     def _drain_once(self, machine: Any, digest: bytes, path: Any, cost: Any) -> None:
         if self._skip_drain:

@@ -1,11 +1,14 @@
 """One mutant judged by the exhaustive mode, against its design's baseline.
 
-killed      the mutant reaches, within the bound, a property the design
-            does not reach (stateful/mutants/baseline.py): the design's
-            own known bugs do not count. The search stops once the first
-            such property is reached and nothing shorter is left to
-            explore (shortest-first order), so its counterexample is
-            minimal; it is replayed, traced, for its race diagram, and
+killed      the mutant reaches, within the bound, a violation the design
+            does not reach: a property the design does not reach
+            (stateful/mutants/baseline.py), or one it does reach, broken
+            in a scenario the design passes in every interleaving
+            (stateful/mutants/scenario.py): the design's own known bugs
+            do not count, its own scenarios of them neither. The search
+            stops once the first kill is reached and nothing shorter is
+            left to explore (shortest-first order), so its counterexample
+            is minimal; it is replayed, traced, for its race diagram, and
             saved as a replay file that names the mutant.
 equivalent  proved within the bound: either none of the changed lines ran
             in the design's own search (so the mutant's search is the
@@ -36,6 +39,7 @@ from stateful.mutants.baseline import ROOT, Baseline
 from stateful.mutants.build import counted_class, mutant_class
 from stateful.mutants.derive import Mutant
 from stateful.mutants.explore import Borrowing
+from stateful.mutants.scenario import DesignPasses
 from stateful.mutants.source import methods
 from stateful.replay_file import ReplayFile, save_replay, shown_path
 
@@ -65,6 +69,8 @@ class Verdict:
     seconds: float = 0.0
     note: str = ""  # the design's own line of why, for a survivor
     taken: int = 0  # states whose future was taken from the design's search
+    # killed: by a property the design reaches, in a scenario the design passes
+    design_passes: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -110,6 +116,8 @@ def judge(
         counted, _, _ = counted_class(design_cls, mutant)
         explorer = Borrowing(counted, bound, **focus)
         explorer.expected = base.properties
+        passes = DesignPasses(design_cls, bound) if base.properties else None
+        explorer.passes = passes
         explorer.borrow_from(base.graph if reuse else {}, base.changed(mutant.path, mutant.lines))
         if reuse:
             method = changed_method(design_cls, mutant, base)
@@ -128,10 +136,14 @@ def judge(
         f"and {explorer.calls_taken:,} rule calls taken from the design's search"
     )
     taken = explorer.borrowed
-    new = explorer.new
-    if new:
-        prop = new[0]
-        found = result.found[prop]
+    kills = explorer.kills()
+    if passes is not None:
+        counts += (
+            f"; the design's scenarios checked: {passes.replays:,} replays, "
+            f"{passes.searches:,} searches ({passes.executed:,} rule-call sequences run)"
+        )
+    if kills:
+        prop, found, in_passed = kills[0]
         cls = mutant_class(design_cls, mutant)
         again = replayed(cls, found, bound)
         diagram, saved = "", ""
@@ -154,6 +166,11 @@ def judge(
                     design_source=source,
                 )
                 saved = shown_path(save_replay(replay, replay_dir), ROOT)
+        if in_passed:
+            detail += (
+                f" ({design_cls.name} reaches {prop} too, but in no interleaving of this "
+                "scenario within the bound)"
+            )
         return _verdict(
             mutant,
             KILLED,
@@ -165,6 +182,7 @@ def judge(
             cost=f"{found.cost}{' + teardown drain' if found.in_drain else ''}",
             counts=counts,
             taken=taken,
+            design_passes=in_passed,
             seconds=time.perf_counter() - start,
         )
     index = {e: i for i, e in enumerate(base.ends)}

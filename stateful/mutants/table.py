@@ -29,7 +29,7 @@ def ordered(verdicts: Iterable[Verdict]) -> list[Verdict]:
 
 def word(v: Verdict, bound: str) -> str:
     if v.kind == KILLED:
-        return f"killed by {v.property}"
+        return f"killed by {v.property}" + (" (design passes)" if v.design_passes else "")
     if v.kind == SURVIVED:
         return "survived ≤B"
     if v.kind == EQUIVALENT:
