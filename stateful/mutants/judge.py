@@ -15,9 +15,9 @@ equivalent  proved within the bound: either none of the changed lines ran
             design's, rule call for rule call), or the mutant's complete
             search reached exactly the design's end states (quiescent
             state fingerprints) and properties.
-survived    no new property within the bound, and not proved equivalent:
-            the line does not matter there, or the suite cannot see what
-            it protects.
+survived    no violation the design does not reach within the bound, and
+            not proved equivalent: the line does not matter there, or the
+            suite cannot see what it protects.
 invalid     the mutant does not run: the model raised an exception that
             is no property (a hook that no longer returns a table, a
             name used before it is set). It never stops the run.
