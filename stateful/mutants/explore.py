@@ -123,10 +123,9 @@ class EndStates(Explorer):
     def kills(self) -> list[tuple[str, Counterexample, bool]]:
         """Every kill, shortest first: (property, counterexample, whether it is
         a property the design reaches, here in a scenario the design passes)."""
-        out = [(p, self.result.found[p], False) for p in self.new]
-        out += [(p, c, True) for p, c in self.fresh.items()]
-        order = {**self.best, **{f"+{p}": b for p, b in self._fresh_order.items()}}
-        return sorted(out, key=lambda k: order[f"+{k[0]}" if k[2] else k[0]])
+        ranked = [(self.best[p], p, self.result.found[p], False) for p in self.new]
+        ranked += [(self._fresh_order[p], p, c, True) for p, c in self.fresh.items()]
+        return [(p, c, in_passed) for _, p, c, in_passed in sorted(ranked, key=lambda r: r[0])]
 
 
 class Recording(EndStates):
