@@ -35,7 +35,9 @@ own setup, not from boot.
 
 --pruning: on a small bound, each pruning switched off in turn, the rule
 calls run with and without it (the factor it saves), and whether the states
-and violations reached are the same (tests/test_exhaustive.py pins that).
+and violations reached are the same (tests/test_exhaustive.py pins that);
+for hugh-v1 and pre-c2c-5.16, or each --design. For the CPU symmetry the
+states compared are read with the CPUs numbered canonically.
 
 --where-time: one search per --design, its time split between replaying
 a node's path from boot, the rule call tried, the fingerprint, the drain
@@ -65,10 +67,12 @@ from stateful.exhaustive import trial as exhaustive_trial
 from stateful.exhaustive.search import Explorer
 from stateful.exhaustive.shard import Shard, counts, merge, shards
 from stateful.exhaustive.shard import search as search_shard
-from stateful.exhaustive.state import StateError, fingerprint
+from stateful.fingerprint import StateError, fingerprint
 
 POSITIVE_CONTROL = ("pre-c2c-5.16", "use-after-free")
 PRUNING_BOUND = "S=1,C=1,P=1,I=1,tables=1,boot=1,mms=1,exits=0,pgste=0,batch=0"
+# Two operations in flight: where the CPUs can hold different things at once.
+SYMMETRY_BOUND = "S=1,C=2,P=1,I=1,tables=1,boot=1,mms=1,exits=0,pgste=0,batch=0"
 PICKS_BOUND = "S=2,C=0,P=0,I=1,tables=2,boot=1,mms=2,exits=1,pgste=1,batch=1"
 
 
@@ -153,26 +157,29 @@ def _shortest(found: Counterexample, bound: str) -> dict[str, object]:
     }
 
 
-def pruning() -> None:
+def pruning(designs: list[str]) -> None:
     cases = [
+        ("CPU symmetry", SYMMETRY_BOUND, Pruning(symmetry=False)),
         ("state cache", PRUNING_BOUND, Pruning(cache=False)),
         ("pause narrowing", PRUNING_BOUND, Pruning(pauses=False)),
         ("interrupt narrowing", PRUNING_BOUND, Pruning(interrupts=False)),
         ("pick narrowing", PICKS_BOUND, Pruning(picks=False)),
     ]
     print(f"{'pruning':<20} {'design':<14} {'run with':>9} {'without':>10} {'factor':>7}  same?")
-    for design in ("hugh-v1", "pre-c2c-5.16"):
+    for design in designs or ("hugh-v1", "pre-c2c-5.16"):
         cls = load_designs()[design]
         for name, bound, off in cases:
             on = explore(cls, parse_bound(bound))
             plain = explore(cls, parse_bound(bound), off)
-            same = plain.states == on.states and plain.violations == on.violations
+            same = plain.canonical_states() == on.states and plain.violations == on.violations
             factor = plain.result.executed / on.result.executed
             print(
                 f"{name:<20} {design:<14} {on.result.executed:>9,} {plain.result.executed:>10,} "
                 f"{factor:>6.1f}x  {'yes' if same else 'NO'}"
             )
-    print(f"(bounds: {PRUNING_BOUND}; pick narrowing: {PICKS_BOUND})")
+    print(
+        f"(bounds: {PRUNING_BOUND}; CPU symmetry: {SYMMETRY_BOUND}; pick narrowing: {PICKS_BOUND})"
+    )
 
 
 MEASURING = "measuring the copies"
@@ -218,27 +225,27 @@ def _same_state(copied: Any, machine: Any) -> bool:
 
 def where_time(design: str, bound: str) -> None:
     explorer = _Timed(load_designs()[design], parse_bound(bound))
-    real_call, real_fingerprint = exhaustive_trial.call, exhaustive_trial.fingerprint
+    real_call, real_state_of = exhaustive_trial.call, exhaustive_trial.state_of
 
-    def call(machine: Any, rule: str, args: dict[str, Any]) -> Any:
+    def call(machine: Any, rule: str, args: dict[str, Any], symmetric: bool = True) -> Any:
         start = time.perf_counter()
-        out = real_call(machine, rule, args)
+        out = real_call(machine, rule, args, symmetric)
         explorer.spent["rule call tried"] += time.perf_counter() - start
         return out
 
-    def timed_fingerprint(root: Any, skip: frozenset[str] = frozenset()) -> bytes:
+    def timed_state_of(machine: Any, symmetric: bool) -> bytes:
         start = time.perf_counter()
-        out = real_fingerprint(root, skip)
+        out = real_state_of(machine, symmetric)
         explorer.spent["fingerprint"] += time.perf_counter() - start
         return out
 
-    exhaustive_trial.call, exhaustive_trial.fingerprint = call, timed_fingerprint
+    exhaustive_trial.call, exhaustive_trial.state_of = call, timed_state_of
     try:
         start = time.perf_counter()
         explorer.run()
         total = time.perf_counter() - start
     finally:
-        exhaustive_trial.call, exhaustive_trial.fingerprint = real_call, real_fingerprint
+        exhaustive_trial.call, exhaustive_trial.state_of = real_call, real_state_of
     r = explorer.result
     spent = dict(explorer.spent)
     total -= spent.pop(MEASURING, 0.0)
@@ -280,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bound = str(parse_bound(args.bound)).replace(" ", ",")
     if args.pruning:
-        pruning()
+        pruning(args.design)
         return 0
     if args.where_time:
         for design in args.design or ["upstream-6.4"]:

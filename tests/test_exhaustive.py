@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,9 +30,10 @@ from stateful.exhaustive import (
 from stateful.exhaustive.bound import AXES, FORM
 from stateful.exhaustive.rules import Pick, pick_domain
 from stateful.exhaustive.search import Explorer
-from stateful.exhaustive.state import StateError, fingerprint
-from stateful.exhaustive.trial import NOT_STATE
+from stateful.exhaustive.trial import state_of
 from stateful.exhaustive.verdict import replayed
+from stateful.fingerprint import StateError, fingerprint
+from stateful.machine import NOT_STATE
 from stateful.replay import Step
 from stateful.replay_file import ReplayFile, check_replay, load_replay, save_replay
 from stateful.rules import rules_of
@@ -207,6 +209,75 @@ def test_a_paused_context_is_part_of_the_state() -> None:
     assert fingerprint(paused[0], NOT_STATE) != fingerprint(paused[1], NOT_STATE)
 
 
+def _mirrored(design: str) -> tuple[Any, Any]:
+    """One state reached twice, its CPUs swapped: a fault on CPU0, a munmap
+    paused on CPU1, a walker asleep on CPU0 behind the munmap's mmap_lock;
+    and the same with CPU1 and CPU0 the other way round (a `cpu` pick counts
+    from the CPU used last)."""
+
+    def path(first: int) -> tuple[Step, ...]:
+        return (
+            _step("page_table_alloc", cpu=first, irq=0, mm=0, pause=0, thp=False, vma=0),
+            _step("pte_free_tlb", batch_alloc_fails=False, cpu=1, irq=0, pause=2, table=0),
+            _step("rcu_walker", cpu=0, irq=0, pause=0, table=0),
+        )
+
+    return _machine_after(design, path(0)), _machine_after(design, path(1))
+
+
+def test_a_state_and_its_mirror_are_one_state() -> None:
+    x, y = _mirrored("hugh-hh")
+    assert [c.task.label for c in x.world.cpus] == [c.task.label for c in y.world.cpus][::-1]
+    assert fingerprint(x, NOT_STATE) != fingerprint(y, NOT_STATE)
+    assert state_of(x, symmetric=True) == state_of(y, symmetric=True)
+
+
+def test_numbering_the_cpus_is_undone() -> None:
+    x, _ = _mirrored("hugh-hh")
+    before = fingerprint(x, NOT_STATE)
+    cpus, queues = list(x.world.cpus), x.world.rcu.queues
+    with x.world.cpus_numbered(cpus[::-1]):
+        assert [c.id for c in x.world.cpus] == [0, 1] and x.world.cpus == cpus[::-1]
+        assert fingerprint(x, NOT_STATE) != before
+    assert x.world.cpus == cpus and [c.id for c in cpus] == [0, 1]
+    assert x.world.rcu.queues is queues
+    assert fingerprint(x, NOT_STATE) == before
+
+
+def test_a_state_and_its_mirror_drain_alike() -> None:
+    """The drain visits the CPUs in canonical order, never by number: with a
+    munmap paused on one CPU and a fault on the other, both states drain
+    step for step alike (by number, one would start with the fault, the
+    other with the munmap)."""
+
+    def path(first: int) -> tuple[Step, ...]:
+        return (
+            _step("page_table_alloc", cpu=first, irq=0, mm=0, pause=0, thp=False, vma=0),
+            _step("pte_free_tlb", batch_alloc_fails=False, cpu=0, irq=0, pause=2, table=0),
+            _step("page_table_alloc", cpu=1, irq=0, mm=0, pause=1, thp=False, vma=1),
+        )
+
+    def drained(first: int) -> tuple[list[str], list[str]]:
+        machine = _machine_after("hugh-hh", path(first))
+        trace = machine.world.trace
+        trace.enabled, start = True, len(trace.events)
+        machine.teardown()
+        steps = [re.sub(r"\bCPU\d", "CPU#", e.text) for e in trace.events[start:]]
+        return steps, [r.property for r in machine.world.reports]
+
+    x, y = drained(0), drained(1)
+    assert x[0] and x == y
+
+
+def test_a_text_naming_a_cpu_stops_the_fingerprint() -> None:
+    """A state that held "CPU1" would tell a state from its mirror, or merge
+    two states that differ: the fingerprint refuses it."""
+    machine = _machine_after("upstream-6.4", ())
+    machine.world.design.stray = "held by CPU1/task"  # type: ignore[attr-defined]
+    with pytest.raises(StateError, match="names a CPU by its number"):
+        fingerprint(machine, NOT_STATE)
+
+
 def test_an_unknown_kind_of_value_stops_the_fingerprint() -> None:
     machine = _machine_after("upstream-6.4", ())
     machine.world.design.stray = memoryview(b"x")  # type: ignore[attr-defined]
@@ -244,6 +315,25 @@ def test_pruning_loses_no_state_and_no_violation(pruned: Explorer, without: Prun
     assert plain.violations == pruned.violations
     assert plain.states == pruned.states
     assert plain.result.executed > pruned.result.executed
+
+
+@pytest.mark.parametrize(
+    ("design", "bound"),
+    [("hugh-v1", SMALL), ("hugh-hh", f"S=1,C=2,P=1,I=1,tables=1,{LEAN}")],
+    ids=["one-in-flight", "two-in-flight"],
+)
+def test_cpu_symmetry_loses_no_state_and_no_violation(design: str, bound: str) -> None:
+    """Without it, every state reached, read with its CPUs numbered
+    canonically, is one the search with it reached, and the other way round."""
+    with_it = _search(design, bound, Pruning(full_range=FULL_RANGE))
+    without = _search(design, bound, Pruning(symmetry=False, full_range=FULL_RANGE))
+    assert with_it.violations and without.violations == with_it.violations
+    assert without.canonical_states() == with_it.states
+    assert len(without.states) > len(with_it.states)
+    assert without.result.executed > with_it.result.executed
+    assert {p: c.cost for p, c in without.result.found.items()} == {
+        p: c.cost for p, c in with_it.result.found.items()
+    }
 
 
 def test_pick_narrowing_loses_no_state_and_no_violation() -> None:

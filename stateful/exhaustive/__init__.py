@@ -7,8 +7,8 @@
 
 bound.py     the bound and its named axes; `--bound` parsed and printed
 rules.py     the machine's rules and the kinds of their arguments
-state.py     the canonical fingerprint of a state between rule calls
-trial.py     one rule call, tried on a machine replayed to a node
+trial.py     one rule call, tried on a machine replayed to a node, and the
+             state it leaves (stateful/fingerprint.py, stateful/symmetry.py)
 search.py    the search, shortest counterexample first, and its pruning
 result.py    what it found and the counts it rests on
 estimate.py  how large a bound is, before it runs

@@ -8,9 +8,11 @@ every counterexample is a replay file like the others.
 
 Each rule call is tried on a fresh machine replayed to its node
 (stateful/exhaustive/trial.py). After it the state is fingerprinted
-(stateful/exhaustive/state.py); a state already reached with the same cost
-is not explored again, only counted (`Pruning.cache`). Each state is
-drained once (teardown) for deadlock and leaks.
+(stateful/fingerprint.py) with its CPUs numbered canonically
+(stateful/symmetry.py: a state and its mirror, the same but for which CPU
+is which, are one state, `Pruning.symmetry`); a state already reached with
+the same cost is not explored again, only counted (`Pruning.cache`). Each
+state is drained once (teardown) for deadlock and leaks.
 
 The values of a rule's arguments are narrowed without losing a call
 (`Pruning`): a pick to the number of candidates it is taken modulo; a pause
@@ -40,8 +42,8 @@ from stateful.exhaustive import trial
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.result import Cost, Counterexample, Result
 from stateful.exhaustive.rules import Budget, Pick, pick_domain
-from stateful.exhaustive.state import fingerprint, text
-from stateful.exhaustive.trial import NOT_STATE, Outcome
+from stateful.exhaustive.trial import Outcome
+from stateful.fingerprint import text
 from stateful.machine import machine_for
 from stateful.replay import Step
 from stateful.rules import PAUSE, Rule, rules_of
@@ -54,12 +56,15 @@ class Pruning:
     picks: bool = True  # a pick only up to the number of candidates it is taken modulo
     pauses: bool = True  # a pause only before the operation's end
     interrupts: bool = True  # an irq only where it fires; a pause after it only at or after it
+    # Two states that differ only in how their CPUs are numbered are one
+    # state (stateful/symmetry.py).
+    symmetry: bool = True
     # Without `pauses` / `interrupts`, every value below this is tried.
     full_range: int = 24
 
 
 ALL = Pruning()
-NONE = Pruning(cache=False, picks=False, pauses=False, interrupts=False)
+NONE = Pruning(cache=False, picks=False, pauses=False, interrupts=False, symmetry=False)
 
 
 @define
@@ -129,7 +134,7 @@ class Explorer:
         machine, self._spare = self._spare, None
         if machine is None:
             machine = self._replay(node.path)
-        return trial.call(machine, rule.name, args)
+        return trial.call(machine, rule.name, args, self.pruning.symmetry)
 
     # --- the search ---------------------------------------------------------
 
@@ -145,7 +150,7 @@ class Explorer:
         cost = Cost(setup=len(self.setup), calls=len(self.setup))
         if not cost.within(self.bound):
             raise ValueError(f"the setup has {len(self.setup)} operations; the bound allows S")
-        digest = fingerprint(machine, NOT_STATE)
+        digest = trial.state_of(machine, self.pruning.symmetry)
         return machine, Node(self.setup, cost, digest, scenario)
 
     def run(self) -> Result:
@@ -203,6 +208,14 @@ class Explorer:
         if parent is not None:
             parent.children.append(number)
         heapq.heappush(self.frontier, (c.order, next(self._seq), number))
+
+    def canonical_states(self) -> set[bytes]:
+        """The states reached, with their CPUs numbered canonically: `states`
+        when the search reads them so, else each node replayed and read so
+        (for the soundness tests of Pruning.symmetry)."""
+        if self.pruning.symmetry:
+            return set(self.states)
+        return {trial.state_of(self._replay(n.path), True) for n in self.nodes}
 
     @staticmethod
     def cache_key(node: Node) -> tuple[Any, ...]:

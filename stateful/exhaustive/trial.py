@@ -16,25 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from attrs import define
-from hypothesis import stateful as hypothesis_stateful
 
-from stateful.exhaustive.state import fingerprint
+from stateful.fingerprint import fingerprint
 from stateful.kernel.world import World
+from stateful.machine import NOT_STATE
 from stateful.replay import Step
+from stateful.symmetry import canonical
 from stateful.violations import Violation
-
-
-class _Probe(hypothesis_stateful.RuleBasedStateMachine):
-    @hypothesis_stateful.rule()
-    def nothing(self) -> None:
-        """A machine with one rule: what Hypothesis keeps on every machine."""
-
-
-# What Hypothesis keeps on a machine, and the machine's record of its rule
-# calls: not state. Nor is the order in which the CPUs were last used: a
-# `cpu` pick counts from it, and every pick is tried, so two states that
-# differ only there reach the same calls, each under another pick value.
-NOT_STATE = frozenset(vars(_Probe())) | {"steps", "cpu_recent"}
 
 
 @define
@@ -45,14 +33,22 @@ class Outcome:
     preempted: bool
     spun: bool  # it stopped where its context spins or sleeps: a free switch
     quiescent: bool
+    symmetric: bool = True  # CPUs numbered canonically (stateful/symmetry.py)
     _digest: bytes | None = None
 
     @property
     def digest(self) -> bytes:
         """Read once, before anything else runs on the machine (the drain)."""
         if self._digest is None:
-            self._digest = fingerprint(self.machine, NOT_STATE)
+            self._digest = state_of(self.machine, self.symmetric)
         return self._digest
+
+
+def state_of(machine: Any, symmetric: bool) -> bytes:
+    """The machine's fingerprint; with `symmetric`, with its CPUs numbered canonically."""
+    if symmetric:
+        return canonical(machine, NOT_STATE)[0]
+    return fingerprint(machine, NOT_STATE)
 
 
 def replay(machine_cls: type, path: Sequence[Step]) -> Any:
@@ -65,7 +61,7 @@ def replay(machine_cls: type, path: Sequence[Step]) -> Any:
     return machine
 
 
-def call(machine: Any, rule: str, args: dict[str, Any]) -> Outcome:
+def call(machine: Any, rule: str, args: dict[str, Any], symmetric: bool = True) -> Outcome:
     world: World = machine.world
     before = _tops(world)
     seen = len(world.reports)
@@ -83,6 +79,7 @@ def call(machine: Any, rule: str, args: dict[str, Any]) -> Outcome:
         preempted=fatal is None and _stopped(world, before, runnable=True),
         spun=fatal is None and _stopped(world, before, runnable=False),
         quiescent=all(cpu.idle for cpu in world.cpus),
+        symmetric=symmetric,
     )
 
 

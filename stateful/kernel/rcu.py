@@ -39,7 +39,6 @@ Callback = Callable[[Any], Generator[Any, None, None]]
 
 @define(eq=False)
 class RcuCallback:
-    cpu: int
     head: Head
     fn: Callback
     target: int  # ready once this many grace periods have completed
@@ -61,6 +60,12 @@ class Rcu:
     waiting_on: set[tuple[Context, int]] = field(factory=set)  # sections the GP waits for
     sections: int = 0
     queues: dict[int, list[RcuCallback]] = field(factory=dict)
+
+    def renumber(self, number: dict[int, int]) -> None:
+        """CPU n's queue becomes CPU number[n]'s. The queues are then keyed in
+        order of number, and an empty one is no queue (a CPU whose callbacks
+        all ran behaves as one that never had any)."""
+        self.queues = dict(sorted((number[n], q) for n, q in self.queues.items() if q))
 
     def next_target(self) -> int:
         return self.completed + (2 if self.in_progress else 1)
@@ -187,9 +192,7 @@ def call_rcu(head: Head, fn: Callback, label: str | None = None) -> Steps[None]:
     call = f"call_rcu({head}, {getattr(fn, '__name__', fn)})"
     _head_activate(head, call)
     name = label or f"{getattr(fn, '__name__', 'callback')}({head})"
-    w.rcu.queues.setdefault(ctx.cpu.id, []).append(
-        RcuCallback(ctx.cpu.id, head, fn, w.rcu.next_target(), name)
-    )
+    w.rcu.queues.setdefault(ctx.cpu.id, []).append(RcuCallback(head, fn, w.rcu.next_target(), name))
     w.trace_step(call)
     yield None
 

@@ -129,8 +129,12 @@ def _down(sem: RwSemaphore, write: bool, call: str) -> Steps[None]:
         _grant(sem, ctx, write)
         yield None
         return
-    holders = ", ".join(f"CPU{h.cpu.id}/{h.kind}" for h in sem.holders()) or "waiters first"
-    w.trace_step(f"  sleeps: held by {holders}")
+    # Worded here, not kept in a local across the sleep: a CPU's number is
+    # a name, and no state may hold it (stateful/symmetry.py).
+    w.trace_step(
+        "  sleeps: held by "
+        + (", ".join(f"CPU{h.cpu.id}/{h.kind}" for h in sem.holders()) or "waiters first")
+    )
     sem.waiters.append(RwWaiter(ctx, write))
     while not sem.granted(ctx):
         yield Blocked(sem, call, sleeping=True)

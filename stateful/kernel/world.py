@@ -8,7 +8,7 @@ which readers saw a table that was handed to pte_free_defer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,29 @@ class World:
 
     def __attrs_post_init__(self) -> None:
         self.cpus = [CPU(i) for i in range(self.config.ncpus)]
+
+    @contextmanager
+    def cpus_numbered(self, order: Sequence[CPU]) -> Iterator[None]:
+        """The CPUs numbered 0, 1, ... in `order` while the block runs, then as
+        before. A CPU's number is a name: the kernel does nothing by it but
+        find the CPU's own queue, so two states that differ only in how their
+        CPUs are numbered behave alike (the exhaustive search's CPU symmetry,
+        stateful/symmetry.py). Only what is read in the block sees the new
+        numbers; the trace keeps the old."""
+        before, queues = list(self.cpus), self.rcu.queues
+        number = {cpu.id: n for n, cpu in enumerate(order)}
+        self.cpus = list(order)
+        self._renumber(number)
+        try:
+            yield
+        finally:
+            self._renumber({n: old for old, n in number.items()})
+            self.cpus, self.rcu.queues = before, queues
+
+    def _renumber(self, number: dict[int, int]) -> None:
+        for cpu in self.cpus:
+            cpu.id = number[cpu.id]
+        self.rcu.renumber(number)
 
     @classmethod
     def for_design(cls, design_cls: type[Design], config: KernelConfig) -> World:

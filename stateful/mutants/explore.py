@@ -165,7 +165,7 @@ class Recording(EndStates):
             machine = self._replay(node.path)
         self.ran.clear()  # the replay to the node is the node's past, not its future
         key = call_key(rule.name, args)
-        out = trial.call(machine, rule.name, args)
+        out = trial.call(machine, rule.name, args, self.pruning.symmetry)
         assert self._here is not None
         self.local[self._here] |= self.ran
         self.calls[self._here][key] = record(out, _mask(self.ran), args)

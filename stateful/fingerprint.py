@@ -27,6 +27,12 @@ equality; and "step N" in a message, which is the step counter. Text that
 only words a report (who freed an object, where lockdep first saw a lock
 class used) counts as set or not; a report made counts as its property.
 
+CPU numbers are read as they are: stateful/symmetry.py numbers the CPUs
+canonically before the walk, so a state and its mirror read alike. For
+that the number must be the CPU's own field (and its RCU queue's key)
+alone: a text the state holds that names a CPU by number ("CPU1/task")
+stops the walk with StateError.
+
 A value the walk does not know how to read stops the search with
 StateError: a fingerprint that silently dropped it would be unsound.
 """
@@ -67,6 +73,7 @@ WORDING_CLASSES = frozenset({"LockUsage", "Page", "MMStruct", "KObject", "SlabOb
 RCU_SECTION_FIELDS = ("readers", "implicit", "waiting_on")
 
 _STEP = re.compile(r"\bstep \d+")
+_CPU = re.compile(r"\bCPU\d")
 # No small integer in the model is an address; every address is above this.
 _ADDRESS = 1 << 32
 
@@ -78,11 +85,28 @@ class StateError(Exception):
 
 
 _TEXTS: dict[str, str] = {}
+_STATE_TEXTS: dict[str, str] = {}
 
 
 def text(s: str) -> str:
     """A message as the fingerprint reads it: the step counter left out."""
     return _text(s)
+
+
+def _state_text(s: str) -> str:
+    """A text the state holds, as the fingerprint reads it."""
+    out = _STATE_TEXTS.get(s)
+    if out is None:
+        if _CPU.search(s):
+            raise StateError(
+                f"the state holds the text {s!r}, which names a CPU by its number. A "
+                "CPU's number is a name (stateful/symmetry.py): word it when it is "
+                "shown, keep it out of what the state holds."
+            )
+        out = _STATE_TEXTS[s] = _text(s)
+        if len(_STATE_TEXTS) > 200_000:
+            _STATE_TEXTS.clear()
+    return out
 
 
 def _text(s: str) -> str:
@@ -204,7 +228,7 @@ class _Walk:
                 f"the number {value:#x} looks like an address (id() of an object), but no "
                 "object met so far has it: a dict keyed by id() whose object is not "
                 "reachable, or a key met before its object. Teach "
-                "stateful/exhaustive/state.py where it comes from."
+                "stateful/fingerprint.py where it comes from."
             )
         self.out.append(("@", name))
 
@@ -236,7 +260,7 @@ class _Walk:
                 self._address(v)
             return
         if kind == "str":
-            out.append(_text(x))
+            out.append(_state_text(x))
             return
         if kind == "enum":
             out.append(("enum", cls.__qualname__, x.name))
@@ -321,7 +345,7 @@ class _Walk:
         if not hasattr(x, "__dict__"):
             raise StateError(
                 f"cannot fingerprint a {type(x).__module__}.{type(x).__qualname__}: "
-                "teach stateful/exhaustive/state.py how it behaves"
+                "teach stateful/fingerprint.py how it behaves"
             )
         skip = self.skip_root if x is self.root else frozenset()
         for k, v in vars(x).items():
@@ -332,7 +356,7 @@ class _Walk:
     def _rcu(self, rcu: Any, fields: tuple[str, ...], name: int) -> None:
         missing = [f for f in RCU_SECTION_FIELDS if f not in fields]
         if missing:
-            raise StateError(f"Rcu has no field {missing}: update stateful/exhaustive/state.py")
+            raise StateError(f"Rcu has no field {missing}: update stateful/fingerprint.py")
         numbers = sorted(
             {*rcu.readers.values(), *rcu.implicit.values(), *(s for _, s in rcu.waiting_on)}
         )
