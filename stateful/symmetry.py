@@ -19,27 +19,17 @@ mirror come to the same numbering.
 from __future__ import annotations
 
 import itertools
-import types
 from typing import Any
 
 from stateful.fingerprint import fingerprint
-from stateful.kernel.cpu import CPU, Context
+from stateful.kernel.cpu import CPU, Context, progress
 from stateful.kernel.world import World
-
-
-def _progress(gen: Any) -> tuple[Any, ...]:
-    out = []
-    while isinstance(gen, types.GeneratorType):
-        frame = gen.gi_frame
-        out.append((gen.gi_code.co_qualname, frame.f_lasti if frame else -2))
-        gen = gen.gi_yieldfrom
-    return tuple(out)
 
 
 def _context(ctx: Context | None) -> tuple[Any, ...]:
     if ctx is None:
         return ()
-    return (ctx.label, ctx.done, ctx.bh_disabled, ctx.depth, _progress(ctx.gen))
+    return (ctx.label, ctx.done, ctx.bh_disabled, ctx.depth, progress(ctx.gen))
 
 
 def holds(world: World, cpu: CPU) -> tuple[Any, ...]:

@@ -11,13 +11,13 @@ state's fingerprint, read before anything else runs on the machine.
 
 from __future__ import annotations
 
-import types
 from collections.abc import Sequence
 from typing import Any
 
 from attrs import define
 
 from stateful.fingerprint import fingerprint
+from stateful.kernel.cpu import progress
 from stateful.kernel.world import World
 from stateful.machine import NOT_STATE
 from stateful.replay import Step
@@ -83,19 +83,8 @@ def call(machine: Any, rule: str, args: dict[str, Any], symmetric: bool = True) 
     )
 
 
-def _progress_of(gen: Any) -> tuple[Any, ...]:
-    out = []
-    while isinstance(gen, types.GeneratorType):
-        frame = gen.gi_frame
-        out.append((gen.gi_code.co_qualname, frame.f_lasti if frame else -2))
-        gen = gen.gi_yieldfrom
-    return tuple(out)
-
-
 def _tops(world: World) -> dict[int, tuple[Any, tuple[Any, ...]]]:
-    return {
-        cpu.id: (cpu.top, _progress_of(cpu.top.gen)) for cpu in world.cpus if cpu.top is not None
-    }
+    return {cpu.id: (cpu.top, progress(cpu.top.gen)) for cpu in world.cpus if cpu.top is not None}
 
 
 def _stopped(world: World, before: dict[int, tuple[Any, tuple[Any, ...]]], runnable: bool) -> bool:
@@ -106,6 +95,6 @@ def _stopped(world: World, before: dict[int, tuple[Any, tuple[Any, ...]]], runna
         if top is None or top.done or world.runnable(top) != runnable:
             continue
         held = before.get(cpu.id)
-        if held is None or held[0] is not top or held[1] != _progress_of(top.gen):
+        if held is None or held[0] is not top or held[1] != progress(top.gen):
             return True
     return False

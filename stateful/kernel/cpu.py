@@ -7,6 +7,7 @@ and while it runs the task below cannot make a step.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +39,17 @@ class Blocked:
 
 # What a primitive yields: None for a step taken, Blocked while it cannot go on.
 Steps = Generator[Blocked | None, None, T]
+
+
+def progress(gen: Any) -> tuple[tuple[str, int], ...]:
+    """Where a context's generator is: the code and instruction of each
+    generator down its `yield from` chain (-2 once one has finished)."""
+    out = []
+    while isinstance(gen, types.GeneratorType):
+        frame = gen.gi_frame
+        out.append((gen.gi_code.co_qualname, frame.f_lasti if frame else -2))
+        gen = gen.gi_yieldfrom
+    return tuple(out)
 
 
 @define(eq=False)
