@@ -253,13 +253,15 @@ class KernelMachine(RuleBasedStateMachine):
         self.cpu_recent.insert(0, cpu.id)
 
     def _remote_softirq_cpu(self, cpu: CPU) -> CPU | None:
-        """Another CPU whose ready callbacks an interrupt there would run now,
-        the most recently used first."""
-        for cpu_id in self.cpu_recent:
-            other = self.world.cpus[cpu_id]
-            if other is not cpu and self.world.softirq_may_run(other):
-                return other
-        return None
+        """Another CPU whose ready callbacks an interrupt there would run now.
+        Of several, the first in canonical order (stateful/symmetry.py): a
+        choice by what the state holds, never by which CPU ran last, which is
+        not state (two machines that differ only there are one state to the
+        exhaustive search, so they must go on alike)."""
+        others = [c for c in self.world.cpus if c is not cpu and self.world.softirq_may_run(c)]
+        if len(others) < 2:
+            return others[0] if others else None
+        return next(c for c in symmetry.cpu_order(self, NOT_STATE) if c in others)
 
     def _run(self, ctx: Context, pause: int, irq: int) -> None:
         """Run ctx for `pause` steps of its CPU (0: to its end). With irq = k > 0,

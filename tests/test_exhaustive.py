@@ -198,6 +198,32 @@ def test_which_cpu_ran_last_is_not_state() -> None:
     assert fingerprint(on0, NOT_STATE) == fingerprint(on1, NOT_STATE)
 
 
+def test_an_interrupt_on_another_cpu_does_not_depend_on_which_cpu_ran_last() -> None:
+    """Three CPUs: a callback ready on CPU1 and one on CPU2, none on CPU0;
+    a fault on CPU0 is interrupted where CPU0 has nothing to run, so the
+    interrupt is another CPU's. Which CPU ran last is not state (the cache
+    takes two such machines as one), so it must not choose that CPU."""
+    bound = "S=5,C=1,P=1,I=1,cpus=3,tables=2,boot=1,mms=1,exits=0,pgste=0,batch=0"
+    explorer = Explorer(DESIGNS["upstream-6.4"], parse_bound(bound))
+    fault = _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0)
+    setup = (
+        fault,
+        fault,
+        _step("pte_free_tlb", batch_alloc_fails=False, cpu=1, irq=0, pause=0, table=0),
+        _step("pte_free_tlb", batch_alloc_fails=False, cpu=2, irq=0, pause=0, table=0),
+    )
+    ends = []
+    for recent in ([2, 1, 0], [1, 2, 0]):  # CPU0 is the `cpu=2` pick either way
+        machine = explorer._replay(setup)
+        assert sorted(machine.world.rcu.queues) == [1, 2] and machine.cpu_recent == [2, 1, 0]
+        machine.cpu_recent = recent
+        assert state_of(machine, symmetric=False) == state_of(explorer._replay(setup), False)
+        machine.page_table_alloc(cpu=2, irq=1, mm=0, pause=0, thp=False, vma=0)
+        assert sum(map(len, machine.world.rcu.queues.values())) == 1  # one callback ran
+        ends.append(state_of(machine, symmetric=False))
+    assert ends[0] == ends[1]
+
+
 def test_a_paused_context_is_part_of_the_state() -> None:
     paused = [
         _machine_after(
