@@ -64,15 +64,7 @@ def _orders(world: World) -> list[list[CPU]]:
 
 def canonical(machine: Any, skip: frozenset[str]) -> tuple[bytes, list[CPU]]:
     """The machine's fingerprint with its CPUs numbered canonically, and that order."""
-    world: World = machine.world
-    best: tuple[bytes, list[CPU]] | None = None
-    for order in _orders(world):
-        with world.cpus_numbered(order):
-            digest = fingerprint(machine, skip)
-        if best is None or digest < best[0]:
-            best = (digest, order)
-    assert best is not None
-    return best
+    return _least(machine, skip, _orders(machine.world))
 
 
 def cpu_order(machine: Any, skip: frozenset[str]) -> list[CPU]:
@@ -80,4 +72,17 @@ def cpu_order(machine: Any, skip: frozenset[str]) -> list[CPU]:
     orders = _orders(machine.world)
     if len(orders) == 1:
         return orders[0]
-    return canonical(machine, skip)[1]
+    return _least(machine, skip, orders)[1]
+
+
+def _least(machine: Any, skip: frozenset[str], orders: list[list[CPU]]) -> tuple[bytes, list[CPU]]:
+    """Of these orders, the one whose numbering gives the least fingerprint."""
+    world: World = machine.world
+    best: tuple[bytes, list[CPU]] | None = None
+    for order in orders:
+        with world.cpus_numbered(order):
+            digest = fingerprint(machine, skip)
+        if best is None or digest < best[0]:
+            best = (digest, order)
+    assert best is not None
+    return best

@@ -81,19 +81,17 @@ class World:
         stateful/symmetry.py). Only what is read in the block sees the new
         numbers; the trace keeps the old."""
         before, queues = list(self.cpus), self.rcu.queues
-        number = {cpu.id: n for n, cpu in enumerate(order)}
+        ids = [cpu.id for cpu in order]
         self.cpus = list(order)
-        self._renumber(number)
+        for n, cpu in enumerate(self.cpus):
+            cpu.id = n
+        self.rcu.renumber({old: n for n, old in enumerate(ids)})
         try:
             yield
         finally:
-            self._renumber({n: old for old, n in number.items()})
+            for cpu, old in zip(order, ids, strict=True):
+                cpu.id = old
             self.cpus, self.rcu.queues = before, queues
-
-    def _renumber(self, number: dict[int, int]) -> None:
-        for cpu in self.cpus:
-            cpu.id = number[cpu.id]
-        self.rcu.renumber(number)
 
     @classmethod
     def for_design(cls, design_cls: type[Design], config: KernelConfig) -> World:
