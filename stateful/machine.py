@@ -158,7 +158,7 @@ class _Probe(RuleBasedStateMachine):
 # calls: not state. Nor is the order in which the CPUs were last used: a
 # `cpu` pick counts from it, and every pick is tried, so two states that
 # differ only there reach the same calls, each under another pick value.
-NOT_STATE = frozenset(vars(_Probe())) | {"steps", "cpu_recent"}
+NOT_STATE = frozenset(vars(_Probe())) | {"steps", "cpu_recent", "interrupt_points"}
 
 
 class KernelMachine(RuleBasedStateMachine):
@@ -186,6 +186,9 @@ class KernelMachine(RuleBasedStateMachine):
         self.exits = 0
         # CPU ids, most recently used first: `cpu=0` is the CPU that ran last.
         self.cpu_recent = list(range(cfg.ncpus))
+        # Set by the exhaustive search for one rule call: whether an interrupt
+        # after each step of the context it runs would fire (`_run`).
+        self.interrupt_points: list[bool] | None = None
         if self.target == SURVEY:
             found = SURVEYS.setdefault(self.design_cls.name, Survey(self.design_cls.name))
             found.examples += 1
@@ -277,6 +280,9 @@ class KernelMachine(RuleBasedStateMachine):
         says what would otherwise take a pause, a `softirq` call on the other
         CPU and a `resume`."""
         self._touch_cpu(ctx.cpu)
+        if not irq and self.interrupt_points is not None:
+            self._run_reading_interrupt_points(ctx, pause, self.interrupt_points)
+            return
         if irq and (not pause or irq <= pause):
             self.world.run(ctx, irq)
             cpu = ctx.cpu
@@ -297,6 +303,22 @@ class KernelMachine(RuleBasedStateMachine):
                 return
             pause = pause - irq if pause else 0
         self.world.run(ctx, pause)
+
+    def _interrupt_fires(self, ctx: Context) -> bool:
+        """Whether an interrupt after ctx's last step would run callbacks in
+        `_run`: ctx has not ended, and callbacks are ready where bh is
+        enabled, on ctx's CPU or on another."""
+        return not ctx.done and any(self.world.softirq_may_run(c) for c in self.world.cpus)
+
+    def _run_reading_interrupt_points(self, ctx: Context, pause: int, points: list[bool]) -> None:
+        """`_run` without an interrupt, noting after each step, and where it
+        stops, whether an interrupt there would fire: points[k - 1] for
+        `irq` = k, and the last for every k past the end."""
+        self.world.step_probe = lambda c: points.append(self._interrupt_fires(c))
+        try:
+            self.world.run(ctx, pause)
+        finally:
+            self.world.step_probe = None
 
     def _start(
         self, cpu: int, label: str, gen: Generator[Any, None, Any], pause: int, irq: int

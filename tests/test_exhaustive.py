@@ -26,6 +26,7 @@ from stateful.exhaustive import (
     explore,
     parse_bound,
     too_large,
+    trial,
 )
 from stateful.exhaustive.bound import AXES, FORM
 from stateful.exhaustive.rules import Pick, pick_domain
@@ -369,6 +370,31 @@ def test_pick_narrowing_loses_no_state_and_no_violation() -> None:
     assert narrowed.violations and plain.violations == narrowed.violations
     assert plain.states == narrowed.states
     assert plain.result.executed > 10 * narrowed.result.executed
+
+
+def test_an_interrupt_point_read_on_the_call_without_it_says_whether_it_fires(
+    pruned: Explorer,
+) -> None:
+    """The search skips an interrupt point the call without it reads as one
+    where nothing would fire: tried there, it must change nothing."""
+    tried = {True: 0, False: 0}
+    for node in pruned.nodes:
+        machine = pruned._replay(node.path)
+        for rule in pruned.rules:
+            if rule.arg("irq") is None or not rule.enabled(machine):
+                continue
+            args = {a.name: False if a.kind == "flag" else 0 for a in rule.args}
+            base = trial.call(pruned._replay(node.path), rule.name, args, interrupt_points=True)
+            if base.fatal is not None:
+                continue  # every other schedule runs the same steps up to it, or fewer
+            points = base.interrupt_points
+            assert points, f"{rule.name} at {node.path} read no interrupt point"
+            for j in range(1, len(points) + 2):
+                out = trial.call(pruned._replay(node.path), rule.name, args | {"irq": j})
+                fired = out.fatal is not None or out.digest != base.digest
+                assert fired == points[min(j, len(points)) - 1], (node.path, rule.name, j)
+                tried[fired] += 1
+    assert tried[True] and tried[False], tried
 
 
 def test_the_state_cache_counts_every_interleaving_it_skips(pruned: Explorer) -> None:

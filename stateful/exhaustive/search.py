@@ -17,9 +17,11 @@ state is drained once (teardown) for deadlock and leaks.
 The values of a rule's arguments are narrowed without losing a call
 (`Pruning`): a pick to the number of candidates it is taken modulo; a pause
 to the points before the operation ends (a pause past the end is no pause);
-an interrupt to the points where one fires, and only when callbacks are
-ready somewhere (grace periods end between rule calls, so none becomes
-ready inside one); a pause after an interrupt to the points at or after it
+an interrupt to the points where one fires, read on the call without it
+(after each of its steps, whether callbacks are ready where bh is enabled:
+`KernelMachine._interrupt_fires`), and only when callbacks are ready
+somewhere (grace periods end between rule calls, so none becomes ready
+inside one); a pause after an interrupt to the points at or after it
 (the machine runs the pause over the CPU's steps, the softirq's included,
 and a pause before the interrupt is the same call without it). Each
 narrowing can be switched off; tests/test_exhaustive.py shows that the
@@ -129,12 +131,14 @@ class Explorer:
     def _replay(self, path: tuple[Step, ...]) -> Any:
         return trial.replay(self.machine_cls, path)
 
-    def _trial(self, node: Node, rule: Rule, args: dict[str, Any]) -> Outcome:
+    def _trial(
+        self, node: Node, rule: Rule, args: dict[str, Any], interrupt_points: bool = False
+    ) -> Outcome:
         self.result.executed += 1
         machine, self._spare = self._spare, None
         if machine is None:
             machine = self._replay(node.path)
-        return trial.call(machine, rule.name, args, self.pruning.symmetry)
+        return trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points)
 
     # --- the search ---------------------------------------------------------
 
@@ -277,7 +281,7 @@ class Explorer:
         probe_args |= {a.name: 0 for a in rule.args if a.kind == "irq"}
         seen: list[int] = []
         probe_args |= {a.name: Budget(seen) for a in rule.args if a.kind == "pause"}
-        probe = self._trial(node, rule, probe_args)
+        probe = self._trial(node, rule, probe_args, interrupt_points=True)
         domains = [
             pick_domain(a, moduli[a.name], raw[a.name][0]) if self.pruning.picks else a.values
             for a in picks
@@ -302,17 +306,17 @@ class Explorer:
         has_irq = rule.arg("irq") is not None
         interrupting = rule.name == "softirq"
 
-        def call(irq: int, pause: int) -> tuple[dict[str, Any], Outcome]:
+        def call(irq: int, pause: int, points: bool = False) -> tuple[dict[str, Any], Outcome]:
             args = dict(fixed)
             if has_pause:
                 args[PAUSE] = pause
             if has_irq:
                 args["irq"] = irq
-            return args, self._trial(node, rule, args)
+            return args, self._trial(node, rule, args, points)
 
         if first is None:
             seen: list[int] = []
-            args, base = call(0, Budget(seen))
+            args, base = call(0, Budget(seen), points=True)
         else:
             base, seen = first
             args = _plain(fixed, has_pause, has_irq)
@@ -353,7 +357,10 @@ class Explorer:
         if not may_interrupt:
             return
         top = length + 2 if p.interrupts else p.full_range
+        points = base.interrupt_points
         for j in range(1, top):
+            if p.interrupts and points and not points[min(j, len(points)) - 1]:
+                continue  # it would not fire (read on the call without it)
             args, out = call(j, 0)
             fired = out.digest != base.digest
             if p.interrupts and not fired and out.fatal is None:

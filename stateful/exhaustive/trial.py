@@ -34,6 +34,9 @@ class Outcome:
     spun: bool  # it stopped where its context spins or sleeps: a free switch
     quiescent: bool
     symmetric: bool = True  # CPUs numbered canonically (stateful/symmetry.py)
+    # Read on a call without an interrupt: whether one after the k-th step of
+    # the context it ran would fire, at [k - 1] (the last: every k past the end).
+    interrupt_points: list[bool] | None = None
     _digest: bytes | None = None
 
     @property
@@ -61,16 +64,25 @@ def replay(machine_cls: type, path: Sequence[Step]) -> Any:
     return machine
 
 
-def call(machine: Any, rule: str, args: dict[str, Any], symmetric: bool = True) -> Outcome:
+def call(
+    machine: Any,
+    rule: str,
+    args: dict[str, Any],
+    symmetric: bool = True,
+    interrupt_points: bool = False,
+) -> Outcome:
     world: World = machine.world
     before = _tops(world)
     seen = len(world.reports)
     fatal = None
+    points = machine.interrupt_points = [] if interrupt_points else None
     try:
         getattr(machine, rule)(**args)
         machine.design_invariants()
     except Violation as violation:
         fatal = violation
+    finally:
+        machine.interrupt_points = None
     return Outcome(
         machine=machine,
         fatal=fatal,
@@ -80,6 +92,7 @@ def call(machine: Any, rule: str, args: dict[str, Any], symmetric: bool = True) 
         spun=fatal is None and _stopped(world, before, runnable=False),
         quiescent=all(cpu.idle for cpu in world.cpus),
         symmetric=symmetric,
+        interrupt_points=points or None,
     )
 
 

@@ -8,7 +8,7 @@ which readers saw a table that was handed to pte_free_defer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,9 @@ class World:
     owned: dict[tuple[int, int], tuple[Table, str]] = field(factory=dict)
     deferred: dict[tuple[int, int], tuple[Table, set[Context]]] = field(factory=dict)
     reports: list[Violation] = field(factory=list)
+    # Called after each step `run` takes, and where it stops: the exhaustive
+    # search reads there where an interrupt would fire (None: nothing reads).
+    step_probe: Callable[[Context], None] | None = None
 
     def __attrs_post_init__(self) -> None:
         self.cpus = [CPU(i) for i in range(self.config.ncpus)]
@@ -212,12 +215,17 @@ class World:
         """Run ctx until it ends, spins, or (budget > 0) has taken `budget` steps.
         Returns the steps taken."""
         taken = 0
+        probe = self.step_probe
         while not ctx.done and self.runnable(ctx):
             if not self._step(ctx):
-                return taken
+                break
             taken += 1
+            if probe is not None:
+                probe(ctx)
             if budget and taken >= budget:
                 return taken
+        if probe is not None:
+            probe(ctx)
         return taken
 
     def run_to_end(self, cpu: CPU, label: str, gen: Generator[Any, None, Any]) -> Any:

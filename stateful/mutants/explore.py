@@ -158,14 +158,16 @@ class Recording(EndStates):
         self.options[key_of(node)] = (ready, tuple(r.name for r in enabled))
         return machine, ready, enabled
 
-    def _trial(self, node: Node, rule: Any, args: dict[str, Any]) -> Outcome:
+    def _trial(
+        self, node: Node, rule: Any, args: dict[str, Any], interrupt_points: bool = False
+    ) -> Outcome:
         self.result.executed += 1
         machine, self._spare = self._spare, None
         if machine is None:
             machine = self._replay(node.path)
         self.ran.clear()  # the replay to the node is the node's past, not its future
         key = call_key(rule.name, args)
-        out = trial.call(machine, rule.name, args, self.pruning.symmetry)
+        out = trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points)
         assert self._here is not None
         self.local[self._here] |= self.ran
         self.calls[self._here][key] = record(out, _mask(self.ran), args)
@@ -259,13 +261,19 @@ class Borrowing(EndStates):
         ready, names = known
         return None, ready, [r for r in self.rules if r.name in names]
 
-    def _trial(self, node: Node, rule: Any, args: dict[str, Any]) -> Outcome:
+    def _trial(
+        self, node: Node, rule: Any, args: dict[str, Any], interrupt_points: bool = False
+    ) -> Outcome:
         if self._here_calls is not None:
             call = self._here_calls.get(call_key(rule.name, args))
-            if call is not None and not call.ran & self.method:
+            if (
+                call is not None
+                and not call.ran & self.method
+                and (call.interrupt_points is not None or not interrupt_points)
+            ):
                 self.calls_taken += 1
                 return taken(call, args)
-        return super()._trial(node, rule, args)
+        return super()._trial(node, rule, args, interrupt_points)
 
     def _push(self, parent: Node | None, node: Node) -> None:
         key = key_of(node)

@@ -41,6 +41,8 @@ class Call:
     ran: int  # the design's statements (bit mask) the call ran
     picks: tuple[tuple[str, frozenset[int], bool], ...]  # each pick's moduli, and whether raw
     counted: tuple[int, ...]  # the step counts a never-falling pause (Budget) was compared with
+    # Where an interrupt would fire, when the search asked (Outcome.interrupt_points).
+    interrupt_points: tuple[bool, ...] | None = None
 
 
 def call_key(rule: str, args: dict[str, Any]) -> CallKey:
@@ -78,6 +80,7 @@ def record(out: Outcome, ran: int, args: dict[str, Any]) -> Call:
             if isinstance(v, Pick)
         ),
         counted=next((tuple(v.seen) for v in args.values() if isinstance(v, Budget)), ()),
+        interrupt_points=None if out.interrupt_points is None else tuple(out.interrupt_points),
     )
 
 
@@ -99,4 +102,5 @@ def taken(call: Call, args: dict[str, Any]) -> Outcome:
         spun=call.spun,
         quiescent=call.quiescent,
         digest=call.digest,
+        interrupt_points=None if call.interrupt_points is None else list(call.interrupt_points),
     )
