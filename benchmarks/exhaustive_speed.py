@@ -227,9 +227,9 @@ def where_time(design: str, bound: str) -> None:
     explorer = _Timed(load_designs()[design], parse_bound(bound))
     real_call, real_state_of = exhaustive_trial.call, exhaustive_trial.state_of
 
-    def call(machine: Any, rule: str, args: dict[str, Any], symmetric: bool = True) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        out = real_call(machine, rule, args, symmetric)
+        out = real_call(*args, **kwargs)
         explorer.spent["rule call tried"] += time.perf_counter() - start
         return out
 

@@ -1,5 +1,7 @@
-"""benchmarks/exhaustive_redundancy.py: its counts agree with the search's own,
-and its sleep-set bound counts a commuting pair once and nothing else."""
+"""The exhaustive search's benchmarks. benchmarks/exhaustive_redundancy.py:
+its counts agree with the search's own, and its sleep-set bound counts a
+commuting pair once and nothing else. benchmarks/exhaustive_speed.py
+--where-time: it times the search as the search runs."""
 
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL = "S=1,C=1,P=1,I=1,tables=1"
 
 
-def _benchmark() -> ModuleType:
+def _benchmark(name: str = "exhaustive_redundancy") -> ModuleType:
     """benchmarks/ is no package: load the script as a module."""
-    path = ROOT / "benchmarks/exhaustive_redundancy.py"
-    spec = importlib.util.spec_from_file_location("exhaustive_redundancy", path)
+    path = ROOT / f"benchmarks/{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -57,3 +59,15 @@ def test_the_counts_agree_with_the_search(design: str) -> None:
     calls = sum(len(c) for c in explorer.edges.values())
     assert calls == sum(len(node.children) for node in explorer.nodes)
     assert 0 < bench._commuting(explorer.edges) < calls
+
+
+def test_where_time_splits_a_search_as_the_search_runs_it(capsys: pytest.CaptureFixture) -> None:
+    """benchmarks/exhaustive_speed.py --where-time wraps the search's own
+    calls: the search it times runs the same rule calls as the plain one."""
+    speed = _benchmark("exhaustive_speed")
+    plain = speed.explore(load_designs()["hugh-v1"], parse_bound(SMALL)).result
+    speed.where_time("hugh-v1", SMALL)
+    out = capsys.readouterr().out
+    assert f"{plain.executed:,} rule calls run" in out
+    for part in ("replay from boot", "fingerprint", "drain (teardown)", "rule call tried"):
+        assert part in out
