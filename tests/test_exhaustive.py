@@ -236,6 +236,29 @@ def test_a_paused_context_is_part_of_the_state() -> None:
     assert fingerprint(paused[0], NOT_STATE) != fingerprint(paused[1], NOT_STATE)
 
 
+def test_a_softirq_run_to_its_end_leaves_the_task_it_interrupted_with_no_preemption() -> None:
+    """A switch at the end of an operation is free: resuming a softirq paused
+    inside an interrupt to its end switches away from nothing it ran; the
+    task it interrupted, on top again, was left where it was. A pause that
+    falls inside the softirq is a preemption."""
+    interrupted = (
+        _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0),
+        _step("pte_free_tlb", batch_alloc_fails=False, cpu=0, irq=0, pause=0, table=0),
+        _step("page_table_alloc", cpu=0, irq=1, mm=0, pause=2, thp=False, vma=0),
+    )
+    machine: Any = _machine_after("upstream-6.4", interrupted)
+    cpu = next(c for c in machine.world.cpus if c.softirq is not None)
+    task = cpu.task
+    assert task is not None and not task.done
+    ended = trial.call(machine, "resume", {"which": 0, "pause": 0, "irq": 0})
+    assert ended.fatal is None and cpu.softirq is None and cpu.top is task
+    assert machine.world.runnable(task)
+    assert not ended.preempted
+    again: Any = _machine_after("upstream-6.4", interrupted)
+    paused = trial.call(again, "resume", {"which": 0, "pause": 1, "irq": 0})
+    assert paused.preempted
+
+
 def _mirrored(design: str) -> tuple[Any, Any]:
     """One state reached twice, its CPUs swapped: a fault on CPU0, a munmap
     paused on CPU1, a walker asleep on CPU0 behind the munmap's mmap_lock;

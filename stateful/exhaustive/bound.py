@@ -8,7 +8,9 @@ scenario is explored, with at most P preemptions and I interrupts:
 
   preemption  a rule call that leaves its context able to run but switched
               away from (a `pause` that falls before the operation's end).
-              A switch at a spin, or at an operation's end, is free.
+              A switch at a spin, or at an operation's end, is free: a
+              softirq run to its end leaves the task it interrupted where it
+              was, not switched away from.
   interrupt   a softirq that runs the ready RCU callbacks: an `irq` that
               fires, or a `softirq` rule call. It can come at every point
               where bh is enabled and callbacks are ready.

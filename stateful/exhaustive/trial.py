@@ -17,7 +17,7 @@ from typing import Any
 from attrs import define
 
 from stateful.fingerprint import fingerprint
-from stateful.kernel.cpu import progress
+from stateful.kernel.cpu import Context, progress
 from stateful.kernel.world import World
 from stateful.machine import NOT_STATE
 from stateful.replay import Step
@@ -72,7 +72,7 @@ def call(
     interrupt_points: bool = False,
 ) -> Outcome:
     world: World = machine.world
-    before = _tops(world)
+    before = _contexts(world)
     seen = len(world.reports)
     fatal = None
     points = machine.interrupt_points = [] if interrupt_points else None
@@ -96,18 +96,29 @@ def call(
     )
 
 
-def _tops(world: World) -> dict[int, tuple[Any, tuple[Any, ...]]]:
-    return {cpu.id: (cpu.top, progress(cpu.top.gen)) for cpu in world.cpus if cpu.top is not None}
+def _contexts(world: World) -> list[tuple[Context, tuple[Any, ...]]]:
+    """Every context in flight, and where it is."""
+    return [
+        (ctx, progress(ctx.gen))
+        for cpu in world.cpus
+        for ctx in (cpu.task, cpu.softirq)
+        if ctx is not None
+    ]
 
 
-def _stopped(world: World, before: dict[int, tuple[Any, tuple[Any, ...]]], runnable: bool) -> bool:
+def _stopped(world: World, before: list[tuple[Context, tuple[Any, ...]]], runnable: bool) -> bool:
     """The call left a context it ran switched away from: able to run
-    (`runnable`, a preemption), or spinning or sleeping (a free switch)."""
+    (`runnable`, a preemption), or spinning or sleeping (a free switch).
+
+    A context the call did not run is not switched away from: the task a
+    softirq interrupted, on top again once the call has run that softirq to
+    its end, was left where it was. The switch is at the end of the
+    softirq's operation, which is free."""
     for cpu in world.cpus:
         top = cpu.top
         if top is None or top.done or world.runnable(top) != runnable:
             continue
-        held = before.get(cpu.id)
-        if held is None or held[0] is not top or held[1] != progress(top.gen):
+        held = next((where for ctx, where in before if ctx is top), None)
+        if held is None or held != progress(top.gen):
             return True
     return False
