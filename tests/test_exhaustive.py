@@ -259,6 +259,25 @@ def test_a_softirq_run_to_its_end_leaves_the_task_it_interrupted_with_no_preempt
     assert paused.preempted
 
 
+def test_a_softirq_switched_away_from_at_its_spin_is_no_preemption() -> None:
+    """A switch at a spin is free, judged where the call left the context:
+    an interrupt on the other CPU runs callbacks there that spin on a lock
+    the interrupted fault holds; the fault goes on to its end and releases
+    it. The softirq can run by the call's end, but it was switched away
+    from at its spin."""
+    setup = (
+        _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0),
+        _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0),
+        _step("pte_free_tlb", batch_alloc_fails=False, cpu=0, irq=0, pause=0, table=0),
+    )
+    machine: Any = _machine_after("typesafe-rcu", setup)
+    args = {"cpu": 1, "mm": 0, "vma": 0, "thp": False, "pause": 0, "irq": 3}
+    out = trial.call(machine, "page_table_alloc", args)
+    softirq = next(c.softirq for c in machine.world.cpus if c.softirq is not None)
+    assert softirq.cpu.task is None and machine.world.runnable(softirq)
+    assert out.fatal is None and not out.preempted and out.spun
+
+
 def _mirrored(design: str) -> tuple[Any, Any]:
     """One state reached twice, its CPUs swapped: a fault on CPU0, a munmap
     paused on CPU1, a walker asleep on CPU0 behind the munmap's mmap_lock;

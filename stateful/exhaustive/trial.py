@@ -110,15 +110,21 @@ def _stopped(world: World, before: list[tuple[Context, tuple[Any, ...]]], runnab
     """The call left a context it ran switched away from: able to run
     (`runnable`, a preemption), or spinning or sleeping (a free switch).
 
-    A context the call did not run is not switched away from: the task a
-    softirq interrupted, on top again once the call has run that softirq to
-    its end, was left where it was. The switch is at the end of the
-    softirq's operation, which is free."""
+    Each is judged where the call last left it, not where the call ends: a
+    softirq that spun on a lock the interrupted task then released was
+    switched away from at its spin, which is free, though it could run by
+    the call's end. A context the call did not run is not switched away
+    from: the task a softirq interrupted, on top again once the call has run
+    that softirq to its end, was left where it was. The switch is at the end
+    of the softirq's operation, which is free."""
     for cpu in world.cpus:
         top = cpu.top
-        if top is None or top.done or world.runnable(top) != runnable:
+        if top is None or top.done:
             continue
         held = next((where for ctx, where in before if ctx is top), None)
-        if held is None or held != progress(top.gen):
+        if held is not None and held == progress(top.gen):
+            continue  # the call did not run it
+        left = top.left_runnable
+        if (world.runnable(top) if left is None else left) == runnable:
             return True
     return False

@@ -67,6 +67,10 @@ class Context:
     held: list[SpinLock] = field(factory=list)
     rw_held: list[RwSemaphore] = field(factory=list)  # sleeping locks: no atomic section
     seen_tables: set[Any] = field(factory=set)
+    # How `World.run` last left it: able to run (a budget ran out), or not
+    # (it ended, or spins or sleeps). The exhaustive search reads it to tell
+    # a preemption from a free switch; it is no state.
+    left_runnable: bool | None = None
 
     @property
     def in_softirq(self) -> bool:

@@ -223,7 +223,9 @@ class World:
             if probe is not None:
                 probe(ctx)
             if budget and taken >= budget:
+                ctx.left_runnable = not ctx.done
                 return taken
+        ctx.left_runnable = False
         if probe is not None:
             probe(ctx)
         return taken
