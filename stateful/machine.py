@@ -314,6 +314,8 @@ class KernelMachine(RuleBasedStateMachine):
         """`_run` without an interrupt, noting after each step, and where it
         stops, whether an interrupt there would fire: points[k - 1] for
         `irq` = k, and the last for every k past the end."""
+        # One run per rule call: the points are counted from its first step.
+        assert not points, "a second _run in one rule call reading interrupt points"
         self.world.step_probe = lambda c: points.append(self._interrupt_fires(c))
         try:
             self.world.run(ctx, pause)
