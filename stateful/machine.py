@@ -286,11 +286,12 @@ class KernelMachine(RuleBasedStateMachine):
         if irq and (not pause or irq <= pause):
             self.world.run(ctx, irq)
             cpu = ctx.cpu
-            if not ctx.done and not self.world.softirq_may_run(cpu):
+            fires = self._interrupt_fires(ctx)
+            if fires and not self.world.softirq_may_run(cpu):
                 remote = self._remote_softirq_cpu(cpu)
-                if remote is not None:
-                    self.world.run(self.world.start_softirq(remote))
-            elif not ctx.done:
+                assert remote is not None  # it fires: callbacks are ready somewhere
+                self.world.run(self.world.start_softirq(remote))
+            elif fires:
                 softirq = self.world.start_softirq(cpu)
                 if pause == irq:
                     self.world.run(softirq)
@@ -305,9 +306,10 @@ class KernelMachine(RuleBasedStateMachine):
         self.world.run(ctx, pause)
 
     def _interrupt_fires(self, ctx: Context) -> bool:
-        """Whether an interrupt after ctx's last step would run callbacks in
-        `_run`: ctx has not ended, and callbacks are ready where bh is
-        enabled, on ctx's CPU or on another."""
+        """Whether an interrupt after ctx's last step runs callbacks: ctx has
+        not ended, and callbacks are ready where bh is enabled, on ctx's CPU
+        or on another. `_run` decides by it, and the exhaustive search reads
+        it ahead (`_run_reading_interrupt_points`)."""
         return not ctx.done and any(self.world.softirq_may_run(c) for c in self.world.cpus)
 
     def _run_reading_interrupt_points(self, ctx: Context, pause: int, points: list[bool]) -> None:
