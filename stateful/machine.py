@@ -287,6 +287,7 @@ class KernelMachine(RuleBasedStateMachine):
             self.world.run(ctx, irq)
             cpu = ctx.cpu
             fires = self._interrupt_fires(ctx)
+            ctx.left_at_interrupt = fires
             if fires and not self.world.softirq_may_run(cpu):
                 remote = self._remote_softirq_cpu(cpu)
                 assert remote is not None  # it fires: callbacks are ready somewhere

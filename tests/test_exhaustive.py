@@ -259,6 +259,27 @@ def test_a_softirq_run_to_its_end_leaves_the_task_it_interrupted_with_no_preempt
     assert paused.preempted
 
 
+def test_a_pause_at_the_end_of_a_softirq_is_no_preemption() -> None:
+    """A switch at the end of an operation is free, a softirq's included:
+    a fault interrupted after its first step, whose softirq runs to its end
+    and the call stops there, left the fault able to run (the pause fell)
+    but was switched away from at the softirq's end. A pause one step into
+    the softirq is a preemption."""
+    setup = (
+        _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0),
+        _step("pte_free_tlb", batch_alloc_fails=False, cpu=0, irq=0, pause=0, table=0),
+    )
+    args = {"cpu": 0, "mm": 0, "vma": 0, "thp": False, "irq": 1}
+    machine: Any = _machine_after("upstream-6.4", setup)
+    out = trial.call(machine, "page_table_alloc", args | {"pause": 1})
+    cpu = next(c for c in machine.world.cpus if c.task is not None)
+    assert cpu.softirq is None and not cpu.task.done and machine.world.runnable(cpu.task)
+    assert out.fatal is None and out.paused and not out.preempted and not out.spun
+    again: Any = _machine_after("upstream-6.4", setup)
+    inside = trial.call(again, "page_table_alloc", args | {"pause": 2})
+    assert inside.paused and inside.preempted
+
+
 def test_a_softirq_switched_away_from_at_its_spin_is_no_preemption() -> None:
     """A switch at a spin is free, judged where the call left the context:
     an interrupt on the other CPU runs callbacks there that spin on a lock
@@ -276,6 +297,13 @@ def test_a_softirq_switched_away_from_at_its_spin_is_no_preemption() -> None:
     softirq = next(c.softirq for c in machine.world.cpus if c.softirq is not None)
     assert softirq.cpu.task is None and machine.world.runnable(softirq)
     assert out.fatal is None and not out.preempted and out.spun
+    # Stopped at the interrupt (pause = irq), the fault was left by the
+    # interrupt and the softirq at its spin: the pause fell, both switches free.
+    again: Any = _machine_after("typesafe-rcu", setup)
+    stopped = trial.call(again, "page_table_alloc", args | {"pause": 3})
+    fault = next(c.task for c in again.world.cpus if c.task is not None)
+    assert not fault.done and again.world.runnable(fault)
+    assert stopped.paused and stopped.spun and not stopped.preempted
 
 
 def _mirrored(design: str) -> tuple[Any, Any]:

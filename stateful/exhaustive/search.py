@@ -347,7 +347,7 @@ class Explorer:
         elif has_pause and (may_preempt or may_interrupt):
             for k in range(1, p.full_range):
                 args, out = call(0, k)
-                if p.pauses and not out.preempted:
+                if p.pauses and not out.paused:
                     break
                 length = k
                 pauses[k] = out.digest
@@ -370,7 +370,9 @@ class Explorer:
                 continue
             for k in range(j if p.interrupts else 1, p.full_range):
                 args, out = call(j, k)
-                if p.pauses and not out.preempted:
+                # At k = j the call stops once the softirq has run to its end
+                # or spun: pauses inside it come after, whether or not it spun.
+                if p.pauses and k != j and not out.paused:
                     break
                 self._measure(k, out)
                 # A pause before the interrupt point is the call without it.
@@ -380,7 +382,7 @@ class Explorer:
     def _measure(self, pause: int, out: Outcome) -> None:
         """The longest operation seen, in steps: the searches that try every
         pause below Pruning.full_range must reach past it."""
-        if out.preempted:
+        if out.paused:
             self.longest_op = max(self.longest_op, pause + 1)
 
     def _emit(

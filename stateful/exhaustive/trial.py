@@ -4,9 +4,10 @@ Generators in flight cannot be copied, so each call is tried on a fresh
 machine that replays the path to its node (stateful/replay.py's way,
 without the trace). What the search needs to know of the call: the
 violation that ended it, the warnings it reported, whether it left a
-context it ran switched away from while able to run (a preemption) or
-spinning (a free switch), whether anything is left in flight, and the
-state's fingerprint, read before anything else runs on the machine.
+context it ran switched away from while able to run (the pause fell: a
+preemption, unless at the end of a softirq) or spinning (a free
+switch), whether anything is left in flight, and the state's
+fingerprint, read before anything else runs on the machine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ class Outcome:
     warnings: list[Violation]
     preempted: bool
     spun: bool  # it stopped where its context spins or sleeps: a free switch
+    # The pause fell: a context the call ran is left able to run, charged as
+    # a preemption or not (at the end of a softirq it ran on top of a task).
+    paused: bool
     quiescent: bool
     symmetric: bool = True  # CPUs numbered canonically (stateful/symmetry.py)
     # Read on a call without an interrupt: whether one after the k-th step of
@@ -83,13 +87,15 @@ def call(
         fatal = violation
     finally:
         machine.interrupt_points = None
+    # A violation stops the run where it happens: no switch away.
+    left = [] if fatal is not None else _left(world, before)
     return Outcome(
         machine=machine,
         fatal=fatal,
         warnings=list(world.reports[seen:]),
-        # A violation stops the run where it happens: no switch away.
-        preempted=fatal is None and _stopped(world, before, runnable=True),
-        spun=fatal is None and _stopped(world, before, runnable=False),
+        preempted=any(runnable and not ctx.left_at_interrupt for ctx, runnable in left),
+        spun=any(not runnable for _, runnable in left),
+        paused=any(runnable for _, runnable in left),
         quiescent=all(cpu.idle for cpu in world.cpus),
         symmetric=symmetric,
         interrupt_points=points or None,
@@ -106,17 +112,23 @@ def _contexts(world: World) -> list[tuple[Context, tuple[Any, ...]]]:
     ]
 
 
-def _stopped(world: World, before: list[tuple[Context, tuple[Any, ...]]], runnable: bool) -> bool:
-    """The call left a context it ran switched away from: able to run
-    (`runnable`, a preemption), or spinning or sleeping (a free switch).
+def _left(
+    world: World, before: list[tuple[Context, tuple[Any, ...]]]
+) -> list[tuple[Context, bool]]:
+    """Each context the call ran and left on top of its CPU, not ended, and
+    whether it was left able to run (the pause fell) or spinning or
+    sleeping (a free switch). A pause is a preemption unless it fell at the
+    end of a softirq that ran on top of the context
+    (`Context.left_at_interrupt`): that switch is at the end of the
+    softirq's operation, which is free.
 
     Each is judged where the call last left it, not where the call ends: a
     softirq that spun on a lock the interrupted task then released was
     switched away from at its spin, which is free, though it could run by
     the call's end. A context the call did not run is not switched away
     from: the task a softirq interrupted, on top again once the call has run
-    that softirq to its end, was left where it was. The switch is at the end
-    of the softirq's operation, which is free."""
+    that softirq to its end, was left where it was."""
+    left = []
     for cpu in world.cpus:
         top = cpu.top
         if top is None or top.done:
@@ -124,7 +136,6 @@ def _stopped(world: World, before: list[tuple[Context, tuple[Any, ...]]], runnab
         held = next((where for ctx, where in before if ctx is top), None)
         if held is not None and held == progress(top.gen):
             continue  # the call did not run it
-        left = top.left_runnable
-        if (world.runnable(top) if left is None else left) == runnable:
-            return True
-    return False
+        runnable = top.left_runnable
+        left.append((top, world.runnable(top) if runnable is None else runnable))
+    return left

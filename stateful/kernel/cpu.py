@@ -71,6 +71,12 @@ class Context:
     # (it ended, or spins or sleeps). The exhaustive search reads it to tell
     # a preemption from a free switch; it is no state.
     left_runnable: bool | None = None
+    # Whether the last switch away from it was an interrupt that ran
+    # callbacks, here or on another CPU, since `World.run` last ran it. The
+    # bound counts the interrupt, not a preemption: once the softirq has
+    # ended or spun, a switch is at its end or spin, which is free. Read
+    # within one rule call, like left_runnable; no state.
+    left_at_interrupt: bool = False
 
     @property
     def in_softirq(self) -> bool:

@@ -215,6 +215,7 @@ class World:
         """Run ctx until it ends, spins, or (budget > 0) has taken `budget` steps.
         Returns the steps taken."""
         taken = 0
+        ctx.left_at_interrupt = False
         probe = self.step_probe
         while not ctx.done and self.runnable(ctx):
             if not self._step(ctx):

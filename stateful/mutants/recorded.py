@@ -37,6 +37,7 @@ class Call:
     warnings: tuple[Violation, ...]
     preempted: bool
     spun: bool
+    paused: bool
     quiescent: bool
     ran: int  # the design's statements (bit mask) the call ran
     picks: tuple[tuple[str, frozenset[int], bool], ...]  # each pick's moduli, and whether raw
@@ -72,6 +73,7 @@ def record(out: Outcome, ran: int, args: dict[str, Any]) -> Call:
         warnings=tuple(bare(w) for w in out.warnings),
         preempted=out.preempted,
         spun=out.spun,
+        paused=out.paused,
         quiescent=out.quiescent,
         ran=ran,
         picks=tuple(
@@ -100,6 +102,7 @@ def taken(call: Call, args: dict[str, Any]) -> Outcome:
         warnings=list(call.warnings),
         preempted=call.preempted,
         spun=call.spun,
+        paused=call.paused,
         quiescent=call.quiescent,
         digest=call.digest,
         interrupt_points=None if call.interrupt_points is None else list(call.interrupt_points),
