@@ -280,6 +280,22 @@ def test_a_pause_at_the_end_of_a_softirq_is_no_preemption() -> None:
     assert inside.paused and inside.preempted
 
 
+def test_with_no_preemption_left_the_pause_at_the_end_of_a_softirq_is_searched() -> None:
+    """The free pause at an interrupt is tried where the bound allows no
+    preemption: at P=0 the search reaches the fault left at its interrupt,
+    the softirq run to its end."""
+    setup = (
+        _step("page_table_alloc", cpu=0, irq=0, mm=0, pause=0, thp=False, vma=0),
+        _step("pte_free_tlb", batch_alloc_fails=False, cpu=0, irq=0, pause=0, table=0),
+    )
+    stopped = (*setup, _step("page_table_alloc", cpu=0, irq=1, mm=0, pause=1, thp=False, vma=0))
+    target = state_of(_machine_after("upstream-6.4", stopped), symmetric=True)
+    bound = parse_bound("S=2,C=1,P=0,I=1,tables=2")
+    search = Explorer(DESIGNS["upstream-6.4"], bound, setup=setup)
+    search.run()
+    assert target in search.states
+
+
 def test_a_softirq_switched_away_from_at_its_spin_is_no_preemption() -> None:
     """A switch at a spin is free, judged where the call left the context:
     an interrupt on the other CPU runs callbacks there that spin on a lock

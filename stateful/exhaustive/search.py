@@ -366,9 +366,12 @@ class Explorer:
             if p.interrupts and not fired and out.fatal is None:
                 continue  # it did not fire: no callback ready there, or bh disabled
             self._emit(node, rule, args, out, fired)
-            if not may_preempt or (out.fatal is not None and p.interrupts):
+            if not has_pause or (out.fatal is not None and p.interrupts):
                 continue
-            for k in range(j if p.interrupts else 1, p.full_range):
+            # With no preemption left, the pause at the interrupt is still
+            # free: the call stops once the softirq has ended or spun.
+            first = j if p.interrupts or not may_preempt else 1
+            for k in range(first, p.full_range if may_preempt else j + 1):
                 args, out = call(j, k)
                 # At k = j the call stops once the softirq has run to its end
                 # or spun: pauses inside it come after, whether or not it spun.
