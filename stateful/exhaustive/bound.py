@@ -10,9 +10,11 @@ scenario is explored, with at most P preemptions and I interrupts:
               away from (a `pause` that falls before the operation's end).
               A switch at a spin, or at an operation's end, is free: a
               softirq run to its end leaves the task it interrupted where it
-              was, not switched away from; and a context that spun is
-              judged at its spin, though a lock released later in the same
-              call lets it run by the call's end.
+              was, not switched away from (the interrupt switched away from
+              it, and counts under I), so a call may stop there, at the end
+              of the softirq an interrupt ran (`pause` = `irq`); and a
+              context that spun is judged at its spin, though a lock
+              released later in the same call lets it run by the call's end.
   interrupt   a softirq that runs the ready RCU callbacks: an `irq` that
               fires, or a `softirq` rule call. It can come at every point
               where bh is enabled and callbacks are ready.
