@@ -370,8 +370,8 @@ class Explorer:
                 continue
             # With no preemption left, the pause at the interrupt is still
             # free: the call stops once the softirq has ended or spun.
-            first = j if p.interrupts or not may_preempt else 1
-            for k in range(first, p.full_range if may_preempt else j + 1):
+            lowest = j if p.interrupts or not may_preempt else 1
+            for k in range(lowest, p.full_range if may_preempt else j + 1):
                 args, out = call(j, k)
                 # At k = j the call stops once the softirq has run to its end
                 # or spun: pauses inside it come after, whether or not it spun.
