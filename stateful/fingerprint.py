@@ -60,6 +60,7 @@ EXCLUDED: frozenset[tuple[str, str]] = frozenset(
         ("World", "acquisitions"),
         ("World", "current"),  # None between rule calls
         ("World", "step_probe"),  # None between rule calls
+        ("World", "pause_probe"),  # None between rule calls
         ("Context", "left_runnable"),  # read within one rule call only
         ("Context", "left_at_interrupt"),  # read within one rule call only
         ("Rcu", "sections"),  # the counter behind the section numbers, renamed below
@@ -211,6 +212,19 @@ def _kind(cls: type) -> tuple[str, tuple[str, ...], Callable[..., None] | None]:
     reader = getattr(_Walk, "_" + kind) if kind in _NAMED else None
     _KINDS[cls] = (kind, fields, reader)
     return _KINDS[cls]
+
+
+_SLOT_NAMES: dict[types.CodeType, tuple[str, ...]] = {}
+
+
+def _slot_names(code: types.CodeType) -> tuple[str, ...]:
+    """A frame's local names in the order of its slots: locals (arguments
+    first), then cells that are not arguments, then free variables."""
+    names = _SLOT_NAMES.get(code)
+    if names is None:
+        cells = tuple(c for c in code.co_cellvars if c not in code.co_varnames)
+        names = _SLOT_NAMES[code] = code.co_varnames + cells + code.co_freevars
+    return names
 
 
 class _Walk:
@@ -381,8 +395,11 @@ class _Walk:
             out.append("finished")
             return
         out.append(frame.f_lasti)
-        # Which locals are bound (a slot of an unbound one is skipped below).
-        out.append(("bound", *frame.f_locals))
+        # Which locals are bound (a slot of an unbound one is skipped below),
+        # in the frame's slot order: f_locals is a dict the frame keeps, whose
+        # order is that of the first read of each name, not of the slots.
+        bound = frame.f_locals
+        out.append(("bound", *(n for n in _slot_names(code) if n in bound)))
         refs = gc.get_referents(gen)
         # The referents are the code and names, the frame's own bookkeeping,
         # then its function and code, then every live local slot and the value

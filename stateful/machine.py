@@ -336,9 +336,14 @@ class KernelMachine(RuleBasedStateMachine):
 
     def _op_rule(self, cpu: int, pause: int, irq: int, label: str, gen: Any) -> None:
         self._guard(lambda: self._start(cpu, label, gen, pause, irq))
-        self._auto_grace_period()
+        self.after_run()
 
-    def _auto_grace_period(self) -> None:
+    def after_run(self) -> None:
+        """What a rule call does once the contexts it ran have stopped: end
+        the grace period (auto_grace_period). The exhaustive search runs it
+        where a shorter pause would have stopped the call, and undoes it
+        (stateful/exhaustive/trial.py): it must touch no more than RCU's
+        grace-period state."""
         if self.machine_config.auto_grace_period and not self.ended:
             self._advance_grace_period()
 
@@ -477,7 +482,7 @@ class KernelMachine(RuleBasedStateMachine):
     def resume(self, which: int, pause: int, irq: int) -> None:
         ctx = _pick(self._resumable(), which)
         self._guard(lambda: self._run(ctx, pause, irq))
-        self._auto_grace_period()
+        self.after_run()
 
     @precondition(lambda self: not self.ended and bool(self._softirq_cpus()))
     @rule(which=PICK, pause=SOFTIRQ_PAUSE)
@@ -490,7 +495,7 @@ class KernelMachine(RuleBasedStateMachine):
             self.world.run(self.world.start_softirq(cpu), pause)
 
         self._guard(body)
-        self._auto_grace_period()
+        self.after_run()
 
     @precondition(
         lambda self: (

@@ -29,7 +29,7 @@ from stateful.exhaustive import (
     trial,
 )
 from stateful.exhaustive.bound import AXES, FORM
-from stateful.exhaustive.rules import Pick, pick_domain
+from stateful.exhaustive.rules import Budget, Pick, pick_domain
 from stateful.exhaustive.search import Explorer
 from stateful.exhaustive.trial import state_of
 from stateful.exhaustive.verdict import replayed
@@ -481,6 +481,73 @@ def test_an_interrupt_point_read_on_the_call_without_it_says_whether_it_fires(
                 assert fired == points[min(j, len(points)) - 1], (node.path, rule.name, j)
                 tried[fired] += 1
     assert tried[True] and tried[False], tried
+
+
+@pytest.mark.parametrize(
+    ("design", "bound"),
+    [("hugh-v1", "S=2,C=1,P=1,I=1,tables=2," + LEAN), ("hugh-hh", f"S=1,C=2,P=1,I=1,{LEAN}")],
+    ids=["one-in-flight", "two-in-flight"],
+)
+def test_reading_pauses_on_the_way_changes_nothing(design: str, bound: str) -> None:
+    """The states of a call's pauses, read on the way through the call that
+    does not pause (Pruning.read_pauses), are the states the calls with
+    those pauses reach: the search finds the same, and runs fewer calls."""
+    read = explore(DESIGNS[design], parse_bound(bound))
+    plain = explore(DESIGNS[design], parse_bound(bound), Pruning(read_pauses=False))
+    assert read.violations and plain.violations == read.violations
+    assert plain.states == read.states
+    for field in ("executed", "interleavings", "scenarios"):
+        assert getattr(plain.result, field) == getattr(read.result, field), field
+    assert {p: (c.steps, c.message) for p, c in plain.result.found.items()} == {
+        p: (c.steps, c.message) for p, c in read.result.found.items()
+    }
+
+
+def test_every_pause_read_on_the_way_is_the_call_with_that_pause(pruned: Explorer) -> None:
+    """Outcome by outcome, not only in sum: each pause read on the way
+    through a call, after an interrupt or not, is what the call with that
+    pause does, the flags the search charges by included."""
+
+    def seen(out: trial.Outcome) -> tuple[Any, ...]:
+        fatal = out.fatal.property if out.fatal is not None else None
+        flags = (out.preempted, out.spun, out.paused, out.quiescent)
+        warned = [w.property for w in out.warnings]
+        return (fatal, warned, flags, out.digest if fatal is None else None)
+
+    compared = 0
+    for node in pruned.nodes:
+        machine = pruned._replay(node.path)
+        for rule in pruned.rules:
+            if rule.arg("pause") is None or not rule.enabled(machine):
+                continue
+            args = {a.name: False if a.kind == "flag" else 0 for a in rule.args}
+            for irq in (0, 1, 2) if rule.arg("irq") is not None else (0,):
+                pauses: dict[int, trial.Outcome] = {}
+                budget = args | {"pause": Budget([])} | ({"irq": irq} if irq else {})
+                trial.call(pruned._replay(node.path), rule.name, budget, pauses=pauses)
+                for k, out in pauses.items():
+                    real = trial.call(pruned._replay(node.path), rule.name, budget | {"pause": k})
+                    assert seen(out) == seen(real), (node.path, rule.name, irq, k)
+                    compared += 1
+    assert compared > 100, compared
+
+
+def test_a_pause_read_on_the_way_is_checked_when_its_state_is_new(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What reading a pause moves must be put back before the call goes on:
+    were it not, the search says so where it replays a new state to drain it.
+    Here each read leaves a mark in the design's state."""
+    restore = trial._Undo.restore
+
+    def leaky(undo: Any) -> None:
+        restore(undo)
+        design = undo.machine.world.design
+        design.leaked = getattr(design, "leaked", 0) + 1
+
+    monkeypatch.setattr(trial._Undo, "restore", leaky)
+    with pytest.raises(RuntimeError, match="does not reach the state read on the way"):
+        explore(DESIGNS["hugh-v1"], parse_bound(SMALL))
 
 
 def test_the_state_cache_counts_every_interleaving_it_skips(pruned: Explorer) -> None:

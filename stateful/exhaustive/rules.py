@@ -2,7 +2,8 @@
 
 `Pick` records the modulus a pick is taken by, so only 0 .. n-1 are tried
 for n candidates; `Budget` is a pause that never falls and counts the
-steps an operation runs, so the pauses inside it are known.
+steps an operation runs, so the pauses inside it are known (and, read on
+the way, the state each of them stops in: stateful/exhaustive/trial.py).
 """
 
 from __future__ import annotations
@@ -109,11 +110,21 @@ class Budget(int):
 
     NEVER = 1 << 30
     seen: list[int]
+    # The steps counted before this budget was handed on: a pause of
+    # `offset + taken` would stop where this budget has taken `taken`.
+    offset: int
 
-    def __new__(cls, seen: list[int]) -> Budget:
+    def __new__(cls, seen: list[int], offset: int = 0) -> Budget:
         obj = super().__new__(cls, cls.NEVER)
-        obj.seen = seen
+        obj.seen, obj.offset = seen, offset
         return obj
+
+    def __sub__(self, other: Any) -> Any:
+        """What is left of the pause once `other` of its steps are taken: a
+        budget that still never falls, counting on from there."""
+        if isinstance(other, int) and not isinstance(other, bool | Budget):
+            return Budget(self.seen, self.offset + other)
+        return int.__sub__(self, other)
 
     def _saw(self, other: Any) -> None:
         if isinstance(other, int) and not isinstance(other, bool | Budget):

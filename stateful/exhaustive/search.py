@@ -61,12 +61,18 @@ class Pruning:
     # Two states that differ only in how their CPUs are numbered are one
     # state (stateful/symmetry.py).
     symmetry: bool = True
+    # Not a pruning, a shortcut: the state of each pause of a call is read on
+    # the way through a run of the call that does not pause (its steps up to
+    # there are the same), not replayed (stateful/exhaustive/trial.py).
+    read_pauses: bool = True
     # Without `pauses` / `interrupts`, every value below this is tried.
     full_range: int = 24
 
 
 ALL = Pruning()
-NONE = Pruning(cache=False, picks=False, pauses=False, interrupts=False, symmetry=False)
+NONE = Pruning(
+    cache=False, picks=False, pauses=False, interrupts=False, symmetry=False, read_pauses=False
+)
 
 
 @define
@@ -132,13 +138,19 @@ class Explorer:
         return trial.replay(self.machine_cls, path)
 
     def _trial(
-        self, node: Node, rule: Rule, args: dict[str, Any], interrupt_points: bool = False
+        self,
+        node: Node,
+        rule: Rule,
+        args: dict[str, Any],
+        interrupt_points: bool = False,
+        read_pauses: bool = False,
     ) -> Outcome:
         self.result.executed += 1
         machine, self._spare = self._spare, None
         if machine is None:
             machine = self._replay(node.path)
-        return trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points)
+        pauses: dict[int, Outcome] | None = {} if read_pauses else None
+        return trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points, pauses)
 
     # --- the search ---------------------------------------------------------
 
@@ -281,7 +293,7 @@ class Explorer:
         probe_args |= {a.name: 0 for a in rule.args if a.kind == "irq"}
         seen: list[int] = []
         probe_args |= {a.name: Budget(seen) for a in rule.args if a.kind == "pause"}
-        probe = self._trial(node, rule, probe_args, interrupt_points=True)
+        probe = self._trial(node, rule, probe_args, True, self._reads_pauses(node, rule))
         domains = [
             pick_domain(a, moduli[a.name], raw[a.name][0]) if self.pruning.picks else a.values
             for a in picks
@@ -292,6 +304,14 @@ class Explorer:
             fixed = dict(zip(names, values, strict=True))
             first = (probe, seen) if not any(values) else None
             self._schedules(node, rule, fixed, first, ready)
+
+    def _reads_pauses(self, node: Node, rule: Rule) -> bool:
+        """Whether the pauses of a call at node are tried (read on its way)."""
+        return (
+            self.pruning.read_pauses
+            and rule.arg(PAUSE) is not None
+            and (node.cost.preemptions < self.bound.preemptions or not self.pruning.interrupts)
+        )
 
     def _schedules(
         self,
@@ -306,13 +326,21 @@ class Explorer:
         has_irq = rule.arg("irq") is not None
         interrupting = rule.name == "softirq"
 
-        def call(irq: int, pause: int, points: bool = False) -> tuple[dict[str, Any], Outcome]:
+        reads = self._reads_pauses(node, rule)
+
+        def call(
+            irq: int, pause: int, points: bool = False, read: Outcome | None = None
+        ) -> tuple[dict[str, Any], Outcome]:
             args = dict(fixed)
             if has_pause:
                 args[PAUSE] = pause
             if has_irq:
                 args["irq"] = irq
-            return args, self._trial(node, rule, args, points)
+            shorter = read.shorter if read is not None else None
+            if shorter and pause in shorter:
+                self.result.executed += 1
+                return args, shorter[pause]
+            return args, self._trial(node, rule, args, points, isinstance(pause, Budget) and reads)
 
         if first is None:
             seen: list[int] = []
@@ -338,7 +366,7 @@ class Explorer:
             # every step when it then spins.
             length = counted if base.spun else counted - 1
             for k in range(1, length + 1) if may_preempt or not p.interrupts else ():
-                args, out = call(0, k)
+                args, out = call(0, k, read=base)
                 self._measure(k, out)
                 if not p.interrupts:
                     pauses[k] = out.digest
@@ -346,7 +374,7 @@ class Explorer:
                     self._emit(node, rule, args, out, interrupting)
         elif has_pause and (may_preempt or may_interrupt):
             for k in range(1, p.full_range):
-                args, out = call(0, k)
+                args, out = call(0, k, read=base)
                 if p.pauses and not out.paused:
                     break
                 length = k
@@ -361,7 +389,11 @@ class Explorer:
         for j in range(1, top):
             if p.interrupts and points and not points[min(j, len(points)) - 1]:
                 continue  # it would not fire (read on the call without it)
-            args, out = call(j, 0)
+            # Where pauses after the interrupt are tried, the call runs with a
+            # pause that never falls, and reads their states on its way.
+            whole = Budget([]) if may_preempt and reads else 0
+            args, out = call(j, whole)
+            full = out
             fired = out.digest != base.digest
             if p.interrupts and not fired and out.fatal is None:
                 continue  # it did not fire: no callback ready there, or bh disabled
@@ -372,7 +404,7 @@ class Explorer:
             # free: the call stops once the softirq has ended or spun.
             lowest = j if p.interrupts or not may_preempt else 1
             for k in range(lowest, p.full_range if may_preempt else j + 1):
-                args, out = call(j, k)
+                args, out = call(j, k, read=full)
                 # At k = j the call stops once the softirq has run to its end
                 # or spun: pauses inside it come after, whether or not it spun.
                 if p.pauses and k != j and not out.paused:
@@ -430,8 +462,14 @@ class Explorer:
         self._push(node, Node(path, cost, out.digest, scenario))
         self._drain_once(out.machine, out.digest, path, cost)
 
-    def _drain_once(self, machine: Any, digest: bytes, path: tuple[Step, ...], cost: Cost) -> None:
+    def _drain_once(
+        self, machine: Any | None, digest: bytes, path: tuple[Step, ...], cost: Cost
+    ) -> None:
+        """Drain the state once; machine None: a state read on the way through
+        a longer call (Pruning.read_pauses), replayed here."""
         if digest not in self.drained or not self.pruning.cache:
+            if machine is None:
+                machine = self._replayed(digest, path)
             seen = len(machine.world.reports)
             found: list[Violation] = []
             try:
@@ -442,6 +480,18 @@ class Explorer:
             self.drained[digest] = found
         for violation in self.drained[digest]:
             self._found(violation, path, cost, in_drain=True)
+
+    def _replayed(self, digest: bytes, path: tuple[Step, ...]) -> Any:
+        """A machine replayed through path, which must reach the state read
+        for it on the way through a longer call."""
+        machine = self._replay(path)
+        if trial.state_of(machine, self.pruning.symmetry) != digest:
+            raise RuntimeError(
+                f"{self.design_cls.name}: {path[-1]} replayed does not reach the state read "
+                "on the way through the same call without its pause: after_run or the "
+                "design's invariants changed something trial._Undo does not put back"
+            )
+        return machine
 
     def _found(
         self, violation: Violation, path: tuple[Step, ...], cost: Cost, in_drain: bool

@@ -8,15 +8,28 @@ context it ran switched away from while able to run (the pause fell: a
 preemption, unless at the end of a softirq) or spinning (a free
 switch), whether anything is left in flight, and the state's
 fingerprint, read before anything else runs on the machine.
+
+A call whose pause is a `Budget` (it never falls) passes, step by step,
+through the state every shorter pause of the same call stops in: the
+World's `pause_probe` is called there, with the stopped context's flags
+set as the stop sets them. Read there (`pauses`), each is the outcome of
+that shorter call: what the rule call does after its contexts stop
+(`after_run`, then the design's invariants) is run, the state read, and
+what those did undone before the call goes on. Such an outcome has no
+machine of its own: the search replays the call when it needs one (to
+drain a new state), and checks that it reads the same.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 from attrs import define
 
+from stateful.exhaustive.rules import Budget
 from stateful.fingerprint import fingerprint
 from stateful.kernel.cpu import Context, progress
 from stateful.kernel.world import World
@@ -41,7 +54,14 @@ class Outcome:
     # Read on a call without an interrupt: whether one after the k-th step of
     # the context it ran would fire, at [k - 1] (the last: every k past the end).
     interrupt_points: list[bool] | None = None
+    # Read on a call whose pause is a Budget: the outcome of the same call
+    # with each shorter pause that stops it, by pause (see the module's doc).
+    shorter: dict[int, Outcome] | None = None
     _digest: bytes | None = None
+
+    def read_now(self) -> None:
+        """Read the state's fingerprint now, while the machine is in it."""
+        self._digest = state_of(self.machine, self.symmetric)
 
     @property
     def digest(self) -> bytes:
@@ -74,12 +94,19 @@ def call(
     args: dict[str, Any],
     symmetric: bool = True,
     interrupt_points: bool = False,
+    pauses: dict[int, Outcome] | None = None,
 ) -> Outcome:
+    """The rule call on machine. With `pauses` (the call's pause a Budget),
+    also the outcome of the same call with each shorter pause, by pause."""
     world: World = machine.world
     before = _contexts(world)
     seen = len(world.reports)
     fatal = None
     points = machine.interrupt_points = [] if interrupt_points else None
+    if pauses is not None:
+        world.pause_probe = functools.partial(
+            _stopped_here, machine, before, seen, symmetric, pauses
+        )
     try:
         getattr(machine, rule)(**args)
         machine.design_invariants()
@@ -87,6 +114,21 @@ def call(
         fatal = violation
     finally:
         machine.interrupt_points = None
+        world.pause_probe = None
+    out = _outcome(machine, before, seen, fatal, symmetric, points or None)
+    out.shorter = pauses
+    return out
+
+
+def _outcome(
+    machine: Any,
+    before: list[tuple[Context, tuple[Any, ...]]],
+    seen: int,
+    fatal: Violation | None,
+    symmetric: bool,
+    points: list[bool] | None,
+) -> Outcome:
+    world: World = machine.world
     # A violation stops the run where it happens: no switch away.
     left = [] if fatal is not None else _left(world, before)
     return Outcome(
@@ -98,8 +140,91 @@ def call(
         paused=any(runnable for _, runnable in left),
         quiescent=all(cpu.idle for cpu in world.cpus),
         symmetric=symmetric,
-        interrupt_points=points or None,
+        interrupt_points=points,
     )
+
+
+def _stopped_here(
+    machine: Any,
+    before: list[tuple[Context, tuple[Any, ...]]],
+    seen: int,
+    symmetric: bool,
+    pauses: dict[int, Outcome],
+    ctx: Context,
+    taken: int,
+    budget: int,
+) -> None:
+    """The World's pause_probe: the outcome of the call with the pause that
+    would stop it here, read, and what reading it ran undone."""
+    if not isinstance(budget, Budget):
+        return  # a budget of the machine's own (the steps up to an interrupt)
+    pause = budget.offset + taken
+    assert pause not in pauses, f"a pause of {pause} would stop the call twice"
+    undo = _Undo.take(machine)
+    fatal = None
+    try:
+        try:
+            machine.after_run()
+            machine.design_invariants()
+        except Violation as violation:
+            fatal = violation
+        out = _outcome(machine, before, seen, fatal, symmetric, None)
+        if fatal is None:
+            out.read_now()
+        out.machine = None
+    finally:
+        undo.restore()
+    pauses[pause] = out
+
+
+@define
+class _Undo:
+    """What `after_run` and the design's invariants can change, as it was.
+
+    RCU's fields are put back as they were, each the same object with the
+    same contents (a dict's lists too): `after_run` ends a grace period,
+    and must move nothing else."""
+
+    machine: Any
+    rcu: dict[str, Any]
+    contents: list[tuple[Any, Any]]  # (container, a copy of what it held)
+    ended: bool
+    invariants: set[str]
+    reports: int
+    events: int
+
+    @classmethod
+    def take(cls, machine: Any) -> _Undo:
+        world: World = machine.world
+        rcu = {f.name: getattr(world.rcu, f.name) for f in attrs.fields(type(world.rcu))}
+        containers = [v for v in rcu.values() if isinstance(v, dict | set | list)]
+        containers += [
+            v for d in containers if isinstance(d, dict) for v in d.values() if isinstance(v, list)
+        ]
+        return cls(
+            machine,
+            rcu,
+            [(c, c.copy()) for c in containers],
+            machine.ended,
+            set(machine.reported_invariants),
+            len(world.reports),
+            len(world.trace.events),
+        )
+
+    def restore(self) -> None:
+        world: World = self.machine.world
+        for name, value in self.rcu.items():
+            setattr(world.rcu, name, value)
+        for container, held in self.contents:
+            container.clear()
+            if isinstance(container, list):
+                container.extend(held)
+            else:
+                container.update(held)
+        self.machine.ended = self.ended
+        self.machine.reported_invariants.intersection_update(self.invariants)
+        del world.reports[self.reports :]
+        del world.trace.events[self.events :]
 
 
 def _contexts(world: World) -> list[tuple[Context, tuple[Any, ...]]]:

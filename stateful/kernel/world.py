@@ -71,6 +71,11 @@ class World:
     # Called after each step `run` takes, and where it stops: the exhaustive
     # search reads there where an interrupt would fire (None: nothing reads).
     step_probe: Callable[[Context], None] | None = None
+    # Called after each step `run` takes against a budget, where a smaller
+    # budget would have stopped it, with the state as that stop leaves it:
+    # the exhaustive search reads there the state of every shorter pause of
+    # the call it is running (None: nothing reads).
+    pause_probe: Callable[[Context, int, int], None] | None = None
 
     def __attrs_post_init__(self) -> None:
         self.cpus = [CPU(i) for i in range(self.config.ncpus)]
@@ -223,9 +228,13 @@ class World:
             taken += 1
             if probe is not None:
                 probe(ctx)
-            if budget and taken >= budget:
-                ctx.left_runnable = not ctx.done
-                return taken
+            if budget:
+                if self.pause_probe is not None:
+                    ctx.left_runnable = not ctx.done
+                    self.pause_probe(ctx, taken, budget)
+                if taken >= budget:
+                    ctx.left_runnable = not ctx.done
+                    return taken
         ctx.left_runnable = False
         if probe is not None:
             probe(ctx)

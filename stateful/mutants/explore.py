@@ -33,6 +33,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import attrs
+
 from stateful.exhaustive import trial
 from stateful.exhaustive.result import Cost, Counterexample
 from stateful.exhaustive.search import Explorer, Node
@@ -68,6 +70,9 @@ class EndStates(Explorer):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        # Every call is a trial here: Recording keeps what each one ran, by
+        # call, and Borrowing takes the design's calls by the same key.
+        self.pruning = attrs.evolve(self.pruning, read_pauses=False)
         self.ends = set()
         self.fresh, self._fresh_order = {}, {}
 
@@ -159,7 +164,12 @@ class Recording(EndStates):
         return machine, ready, enabled
 
     def _trial(
-        self, node: Node, rule: Any, args: dict[str, Any], interrupt_points: bool = False
+        self,
+        node: Node,
+        rule: Any,
+        args: dict[str, Any],
+        interrupt_points: bool = False,
+        read_pauses: bool = False,
     ) -> Outcome:
         self.result.executed += 1
         machine, self._spare = self._spare, None
@@ -262,7 +272,12 @@ class Borrowing(EndStates):
         return None, ready, [r for r in self.rules if r.name in names]
 
     def _trial(
-        self, node: Node, rule: Any, args: dict[str, Any], interrupt_points: bool = False
+        self,
+        node: Node,
+        rule: Any,
+        args: dict[str, Any],
+        interrupt_points: bool = False,
+        read_pauses: bool = False,
     ) -> Outcome:
         if self._here_calls is not None:
             call = self._here_calls.get(call_key(rule.name, args))
