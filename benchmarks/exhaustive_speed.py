@@ -57,7 +57,9 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -185,34 +187,69 @@ def pruning(designs: list[str]) -> None:
 MEASURING = "measuring the copies"
 
 
+class _Clock:
+    """Time split between nested parts, each charged only its own share: a
+    fingerprint read inside a rule call counts as fingerprint, not twice."""
+
+    def __init__(self) -> None:
+        self.spent: Counter[str] = Counter()
+        self.runs: Counter[str] = Counter()
+        self._stack: list[str] = []
+        self._mark = time.perf_counter()
+
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        self._switch()
+        self._stack.append(name)
+        self.runs[name] += 1
+        try:
+            yield
+        finally:
+            self._switch()
+            self._stack.pop()
+
+    def _switch(self) -> None:
+        now = time.perf_counter()
+        if self._stack:
+            self.spent[self._stack[-1]] += now - self._mark
+        self._mark = now
+
+
 class _Timed(Explorer):
     """The search, with a clock on each part of a rule call's cost."""
 
-    spent: Counter[str]
+    clock: _Clock
     copies: list[tuple[float, float]]  # (replay s, deepcopy s) of quiescent nodes
     faithful: int  # copies with the fingerprint of the machine copied
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self.spent, self.copies, self.faithful = Counter(), [], 0
+        self.clock, self.copies, self.faithful = _Clock(), [], 0
 
     def _replay(self, path: tuple[Any, ...]) -> Any:
         start = time.perf_counter()
-        machine = super()._replay(path)
+        with self.clock.part(REPLAY):
+            machine = super()._replay(path)
         took = time.perf_counter() - start
-        self.spent["replay from boot"] += took
         if path and all(cpu.idle for cpu in machine.world.cpus) and len(self.copies) < 2000:
-            start = time.perf_counter()
-            copied = copy.deepcopy(machine)
-            self.copies.append((took, time.perf_counter() - start))
-            self.faithful += _same_state(copied, machine)
-            self.spent[MEASURING] += time.perf_counter() - start
+            with self.clock.part(MEASURING):
+                start = time.perf_counter()
+                copied = copy.deepcopy(machine)
+                self.copies.append((took, time.perf_counter() - start))
+                self.faithful += _same_state(copied, machine)
         return machine
 
     def _drain_once(self, machine: Any, digest: bytes, path: Any, cost: Any) -> None:
-        start = time.perf_counter()
-        super()._drain_once(machine, digest, path, cost)
-        self.spent["drain (teardown)"] += time.perf_counter() - start
+        with self.clock.part(DRAIN):
+            super()._drain_once(machine, digest, path, cost)
+
+
+REPLAY, CALL, FINGERPRINT, DRAIN = (
+    "replay from boot",
+    "rule call run",
+    "fingerprint",
+    "drain (teardown)",
+)
 
 
 def _same_state(copied: Any, machine: Any) -> bool:
@@ -225,33 +262,35 @@ def _same_state(copied: Any, machine: Any) -> bool:
 
 def where_time(design: str, bound: str) -> None:
     explorer = _Timed(load_designs()[design], parse_bound(bound))
+    clock = explorer.clock
     real_call, real_state_of = exhaustive_trial.call, exhaustive_trial.state_of
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        out = real_call(*args, **kwargs)
-        explorer.spent["rule call tried"] += time.perf_counter() - start
-        return out
+        with clock.part(CALL):
+            return real_call(*args, **kwargs)
 
     def timed_state_of(machine: Any, symmetric: bool) -> bytes:
-        start = time.perf_counter()
-        out = real_state_of(machine, symmetric)
-        explorer.spent["fingerprint"] += time.perf_counter() - start
-        return out
+        with clock.part(FINGERPRINT):
+            return real_state_of(machine, symmetric)
 
     exhaustive_trial.call, exhaustive_trial.state_of = call, timed_state_of
     try:
-        start = time.perf_counter()
-        explorer.run()
-        total = time.perf_counter() - start
+        with clock.part("the search's own bookkeeping"):
+            explorer.run()
     finally:
         exhaustive_trial.call, exhaustive_trial.state_of = real_call, real_state_of
     r = explorer.result
-    spent = dict(explorer.spent)
-    total -= spent.pop(MEASURING, 0.0)
-    print(f"{design} at {parse_bound(bound)}: {total:.1f} s, {r.executed:,} rule calls run")
-    spent["the search's own bookkeeping"] = total - sum(spent.values())
-    for part, seconds in spent.items():
+    spent = dict(clock.spent)
+    spent.pop(MEASURING, None)
+    total = sum(spent.values())
+    calls = clock.runs[CALL]
+    print(
+        f"{design} at {parse_bound(bound)}: {total:.1f} s, {r.executed:,} rule calls: "
+        f"{calls:,} run, {r.executed - calls:,} read on the way through a longer one; "
+        f"{clock.runs[REPLAY]:,} replays from boot, {clock.runs[FINGERPRINT]:,} fingerprints"
+    )
+    for part in (REPLAY, CALL, FINGERPRINT, DRAIN, "the search's own bookkeeping"):
+        seconds = spent.get(part, 0.0)
         print(f"  {part:<30} {seconds:7.1f} s  {100 * seconds / total:3.0f}%")
     if explorer.copies:
         replays = sum(a for a, _ in explorer.copies) / len(explorer.copies)

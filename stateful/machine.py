@@ -292,19 +292,30 @@ class KernelMachine(RuleBasedStateMachine):
                 remote = self._remote_softirq_cpu(cpu)
                 assert remote is not None  # it fires: callbacks are ready somewhere
                 self.world.run(self.world.start_softirq(remote))
+                self._interrupt_handled(ctx, irq, pause)
             elif fires:
                 softirq = self.world.start_softirq(cpu)
                 if pause == irq:
                     self.world.run(softirq)
                     return
                 taken = self.world.run(softirq, pause - irq if pause else 0)
+                self._interrupt_handled(ctx, irq, pause)
                 if not softirq.done:
                     return
                 irq += taken
+            else:
+                self._interrupt_handled(ctx, irq, pause)
             if pause and pause <= irq:
                 return
             pause = pause - irq if pause else 0
         self.world.run(ctx, pause)
+
+    def _interrupt_handled(self, ctx: Context, irq: int, pause: int) -> None:
+        """Where a call with pause = irq stops: the interrupt's softirq has run
+        to its end or spun (or nothing fired). The World's pause_probe, if
+        set, reads the state there (stateful/exhaustive/trial.py)."""
+        if self.world.pause_probe is not None:
+            self.world.pause_probe(ctx, irq, pause)
 
     def _interrupt_fires(self, ctx: Context) -> bool:
         """Whether an interrupt after ctx's last step runs callbacks: ctx has

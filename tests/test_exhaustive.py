@@ -498,6 +498,7 @@ def test_reading_pauses_on_the_way_changes_nothing(design: str, bound: str) -> N
     assert plain.states == read.states
     for field in ("executed", "interleavings", "scenarios"):
         assert getattr(plain.result, field) == getattr(read.result, field), field
+    assert plain.result.read == 0 < read.result.read
     assert {p: (c.steps, c.message) for p, c in plain.result.found.items()} == {
         p: (c.steps, c.message) for p, c in read.result.found.items()
     }

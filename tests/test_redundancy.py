@@ -6,6 +6,7 @@ commuting pair once and nothing else. benchmarks/exhaustive_speed.py
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -68,6 +69,10 @@ def test_where_time_splits_a_search_as_the_search_runs_it(capsys: pytest.Capture
     plain = speed.explore(load_designs()["hugh-v1"], parse_bound(SMALL)).result
     speed.where_time("hugh-v1", SMALL)
     out = capsys.readouterr().out
-    assert f"{plain.executed:,} rule calls run" in out
-    for part in ("replay from boot", "fingerprint", "drain (teardown)", "rule call tried"):
+    assert f"{plain.executed:,} rule calls: {plain.executed - plain.read:,} run, " in out
+    assert f"{plain.read:,} read on the way through a longer one" in out
+    for part in ("replay from boot", "fingerprint", "drain (teardown)", "rule call run"):
         assert part in out
+    # Each part is charged only its own time: none is negative, none counted twice.
+    shares = [int(m) for m in re.findall(r"s +(-?\d+)%$", out, re.MULTILINE)]
+    assert len(shares) == 5 and min(shares) >= 0 and 95 <= sum(shares) <= 105, shares

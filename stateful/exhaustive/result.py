@@ -5,7 +5,8 @@ operations, then preemptions, then interrupts, then rule calls), or none;
 and for the whole search the counts that say what "proved" rests on:
 scenarios (distinct operation sequences), interleavings (distinct rule-call
 sequences covered: run, or reaching a state already explored with the same
-budget left), rule calls run, and distinct states.
+budget left), rule calls run (some read on the way through a longer call
+rather than run on their own), and distinct states.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class Result:
     scenarios: int = 0
     interleavings: int = 0
     executed: int = 0
+    # Of those, the calls whose outcome was read on the way through a longer
+    # call (a pause of it), not run on their own (Pruning.read_pauses).
+    read: int = 0
     states: int = 0
     seconds: float = 0.0
     complete: bool = False  # False: stopped once what it was asked to find was found
@@ -105,10 +109,15 @@ class Result:
     def counts(self) -> str:
         return (
             f"{self.scenarios:,} scenarios, {self.interleavings:,} interleavings "
-            f"({self.executed:,} rule-call sequences run, {self.covered_per_run:.1f} "
+            f"({self.executed:,} rule-call sequences run{self._read()}, {self.covered_per_run:.1f} "
             f"interleavings each; {self.states:,} states; {self.seconds:.1f} s, "
             f"{self.rate:,.0f} runs/s)"
         )
+
+    def _read(self) -> str:
+        if not self.read:
+            return ""
+        return f" ({self.read:,} of them read on the way through a longer one)"
 
     def summary(self) -> str:
         head = "proved ≤B" if self.complete and not self.found else "explored ≤B"

@@ -7,7 +7,10 @@ so the first counterexample found for a property is a shortest one, and
 every counterexample is a replay file like the others.
 
 Each rule call is tried on a fresh machine replayed to its node
-(stateful/exhaustive/trial.py). After it the state is fingerprinted
+(stateful/exhaustive/trial.py), or, for a call with a pause, read on the
+way through the same call run without one: up to the pause its steps are
+the same (`Pruning.read_pauses`; a new state read so is replayed to drain
+it, and must read the same). After it the state is fingerprinted
 (stateful/fingerprint.py) with its CPUs numbered canonically
 (stateful/symmetry.py: a state and its mirror, the same but for which CPU
 is which, are one state, `Pruning.symmetry`); a state already reached with
@@ -34,7 +37,7 @@ import heapq
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from typing import Any
 
 from attrs import define, field
@@ -44,7 +47,7 @@ from stateful.exhaustive import trial
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.result import Cost, Counterexample, Result
 from stateful.exhaustive.rules import Budget, Pick, pick_domain
-from stateful.exhaustive.trial import Outcome
+from stateful.exhaustive.trial import EVERY_PAUSE, Outcome
 from stateful.fingerprint import text
 from stateful.machine import machine_for
 from stateful.replay import Step
@@ -143,14 +146,19 @@ class Explorer:
         rule: Rule,
         args: dict[str, Any],
         interrupt_points: bool = False,
-        read_pauses: bool = False,
+        read_pauses: Container[int] | None = None,
     ) -> Outcome:
+        """The call at node; with read_pauses (its pause a Budget), also the
+        outcome of each of those shorter pauses (trial.call)."""
         self.result.executed += 1
         machine, self._spare = self._spare, None
         if machine is None:
             machine = self._replay(node.path)
-        pauses: dict[int, Outcome] | None = {} if read_pauses else None
-        return trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points, pauses)
+        if read_pauses is None:
+            return trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points)
+        return trial.call(
+            machine, rule.name, args, self.pruning.symmetry, interrupt_points, {}, read_pauses
+        )
 
     # --- the search ---------------------------------------------------------
 
@@ -293,7 +301,8 @@ class Explorer:
         probe_args |= {a.name: 0 for a in rule.args if a.kind == "irq"}
         seen: list[int] = []
         probe_args |= {a.name: Budget(seen) for a in rule.args if a.kind == "pause"}
-        probe = self._trial(node, rule, probe_args, True, self._reads_pauses(node, rule))
+        reads = EVERY_PAUSE if self._reads_pauses(node, rule) else None
+        probe = self._trial(node, rule, probe_args, True, reads)
         domains = [
             pick_domain(a, moduli[a.name], raw[a.name][0]) if self.pruning.picks else a.values
             for a in picks
@@ -329,7 +338,11 @@ class Explorer:
         reads = self._reads_pauses(node, rule)
 
         def call(
-            irq: int, pause: int, points: bool = False, read: Outcome | None = None
+            irq: int,
+            pause: int,
+            points: bool = False,
+            read: Outcome | None = None,
+            wanted: Container[int] | None = None,
         ) -> tuple[dict[str, Any], Outcome]:
             args = dict(fixed)
             if has_pause:
@@ -339,12 +352,13 @@ class Explorer:
             shorter = read.shorter if read is not None else None
             if shorter and pause in shorter:
                 self.result.executed += 1
+                self.result.read += 1
                 return args, shorter[pause]
-            return args, self._trial(node, rule, args, points, isinstance(pause, Budget) and reads)
+            return args, self._trial(node, rule, args, points, wanted)
 
         if first is None:
             seen: list[int] = []
-            args, base = call(0, Budget(seen), points=True)
+            args, base = call(0, Budget(seen), True, None, EVERY_PAUSE if reads else None)
         else:
             base, seen = first
             args = _plain(fixed, has_pause, has_irq)
@@ -389,10 +403,13 @@ class Explorer:
         for j in range(1, top):
             if p.interrupts and points and not points[min(j, len(points)) - 1]:
                 continue  # it would not fire (read on the call without it)
-            # Where pauses after the interrupt are tried, the call runs with a
-            # pause that never falls, and reads their states on its way.
-            whole = Budget([]) if may_preempt and reads else 0
-            args, out = call(j, whole)
+            # The call runs with a pause that never falls, and reads on its
+            # way the states of the pauses tried after the interrupt: at it
+            # (where the softirq has run), and after it where one is left.
+            if p.read_pauses and has_pause:
+                args, out = call(j, Budget([]), wanted=EVERY_PAUSE if may_preempt else (j,))
+            else:
+                args, out = call(j, 0)
             full = out
             fired = out.digest != base.digest
             if p.interrupts and not fired and out.fatal is None:

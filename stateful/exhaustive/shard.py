@@ -82,6 +82,7 @@ def merge(design: str, bound: Bound, parts: Iterable[Result]) -> Result:
         merged.scenarios += part.scenarios
         merged.interleavings += part.interleavings
         merged.executed += part.executed
+        merged.read += part.read
         merged.states += part.states
         merged.seconds += part.seconds
         merged.complete &= part.complete

@@ -23,7 +23,7 @@ drain a new state), and checks that it reads the same.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 import attrs
@@ -37,6 +37,9 @@ from stateful.machine import NOT_STATE
 from stateful.replay import Step
 from stateful.symmetry import canonical
 from stateful.violations import Violation
+
+# Every pause a call can take: what `call` reads unless told fewer.
+EVERY_PAUSE: Container[int] = range(1, Budget.NEVER)
 
 
 @define
@@ -95,9 +98,11 @@ def call(
     symmetric: bool = True,
     interrupt_points: bool = False,
     pauses: dict[int, Outcome] | None = None,
+    wanted: Container[int] = EVERY_PAUSE,
 ) -> Outcome:
     """The rule call on machine. With `pauses` (the call's pause a Budget),
-    also the outcome of the same call with each shorter pause, by pause."""
+    also the outcome of the same call with each shorter pause in `wanted`,
+    by pause."""
     world: World = machine.world
     before = _contexts(world)
     seen = len(world.reports)
@@ -105,7 +110,7 @@ def call(
     points = machine.interrupt_points = [] if interrupt_points else None
     if pauses is not None:
         world.pause_probe = functools.partial(
-            _stopped_here, machine, before, seen, symmetric, pauses
+            _stopped_here, machine, before, seen, symmetric, pauses, wanted
         )
     try:
         getattr(machine, rule)(**args)
@@ -150,6 +155,7 @@ def _stopped_here(
     seen: int,
     symmetric: bool,
     pauses: dict[int, Outcome],
+    wanted: Container[int],
     ctx: Context,
     taken: int,
     budget: int,
@@ -159,6 +165,8 @@ def _stopped_here(
     if not isinstance(budget, Budget):
         return  # a budget of the machine's own (the steps up to an interrupt)
     pause = budget.offset + taken
+    if pause not in wanted:
+        return
     assert pause not in pauses, f"a pause of {pause} would stop the call twice"
     undo = _Undo.take(machine)
     fatal = None

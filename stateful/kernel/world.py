@@ -72,9 +72,10 @@ class World:
     # search reads there where an interrupt would fire (None: nothing reads).
     step_probe: Callable[[Context], None] | None = None
     # Called after each step `run` takes against a budget, where a smaller
-    # budget would have stopped it, with the state as that stop leaves it:
-    # the exhaustive search reads there the state of every shorter pause of
-    # the call it is running (None: nothing reads).
+    # budget would have stopped it, with the state as that stop leaves it
+    # (and by the machine where a pause at an interrupt stops a call): the
+    # exhaustive search reads there the state of every shorter pause of the
+    # call it is running (None: nothing reads).
     pause_probe: Callable[[Context, int, int], None] | None = None
 
     def __attrs_post_init__(self) -> None:

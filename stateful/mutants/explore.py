@@ -31,6 +31,7 @@ without borrowing.
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from typing import Any
 
 import attrs
@@ -169,7 +170,7 @@ class Recording(EndStates):
         rule: Any,
         args: dict[str, Any],
         interrupt_points: bool = False,
-        read_pauses: bool = False,
+        read_pauses: Container[int] | None = None,
     ) -> Outcome:
         self.result.executed += 1
         machine, self._spare = self._spare, None
@@ -277,7 +278,7 @@ class Borrowing(EndStates):
         rule: Any,
         args: dict[str, Any],
         interrupt_points: bool = False,
-        read_pauses: bool = False,
+        read_pauses: Container[int] | None = None,
     ) -> Outcome:
         if self._here_calls is not None:
             call = self._here_calls.get(call_key(rule.name, args))
