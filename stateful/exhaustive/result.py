@@ -109,15 +109,15 @@ class Result:
     def counts(self) -> str:
         return (
             f"{self.scenarios:,} scenarios, {self.interleavings:,} interleavings "
-            f"({self.executed:,} rule-call sequences run{self._read()}, {self.covered_per_run:.1f} "
-            f"interleavings each; {self.states:,} states; {self.seconds:.1f} s, "
+            f"({self.executed:,} rule-call sequences run, {self.covered_per_run:.1f} "
+            f"interleavings each{self._read()}; {self.states:,} states; {self.seconds:.1f} s, "
             f"{self.rate:,.0f} runs/s)"
         )
 
     def _read(self) -> str:
         if not self.read:
             return ""
-        return f" ({self.read:,} of them read on the way through a longer one)"
+        return f", {self.read:,} of them read on the way through a longer one"
 
     def summary(self) -> str:
         head = "proved ≤B" if self.complete and not self.found else "explored ≤B"
