@@ -485,7 +485,10 @@ def test_an_interrupt_point_read_on_the_call_without_it_says_whether_it_fires(
 
 @pytest.mark.parametrize(
     ("design", "bound"),
-    [("hugh-v1", "S=2,C=1,P=1,I=1,tables=2," + LEAN), ("hugh-hh", f"S=1,C=2,P=1,I=1,{LEAN}")],
+    [
+        ("hugh-v1", "S=2,C=1,P=1,I=1,tables=2," + LEAN),
+        ("hugh-hh", f"S=1,C=2,P=1,I=1,tables=1,{LEAN}"),
+    ],
     ids=["one-in-flight", "two-in-flight"],
 )
 def test_reading_pauses_on_the_way_changes_nothing(design: str, bound: str) -> None:
