@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,14 @@ from stateful.exhaustive import (
 )
 from stateful.exhaustive.bound import AXES, FORM
 from stateful.exhaustive.rules import Budget, Pick, pick_domain
-from stateful.exhaustive.search import Explorer
+from stateful.exhaustive.search import Explorer, Node
 from stateful.exhaustive.trial import state_of
 from stateful.exhaustive.verdict import replayed
 from stateful.fingerprint import StateError, fingerprint
 from stateful.machine import NOT_STATE
 from stateful.replay import Step
 from stateful.replay_file import ReplayFile, check_replay, load_replay, save_replay
-from stateful.rules import rules_of
+from stateful.rules import Rule, rules_of
 from tests.kernel_helpers import step as _step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -408,6 +409,16 @@ def _search(design: str, bound: str, pruning: Pruning) -> Explorer:
     return explorer
 
 
+def _plain_calls(explorer: Explorer, arg: str) -> Iterator[tuple[Node, Rule, dict[str, Any]]]:
+    """At each node the search reached, each rule enabled there that takes
+    `arg`, with its other arguments 0 (or False)."""
+    for node in explorer.nodes:
+        machine = explorer._replay(node.path)
+        for rule in explorer.rules:
+            if rule.arg(arg) is not None and rule.enabled(machine):
+                yield node, rule, {a.name: False if a.kind == "flag" else 0 for a in rule.args}
+
+
 @pytest.fixture(scope="module")
 def pruned() -> Explorer:
     return _search("hugh-v1", SMALL, Pruning(full_range=FULL_RANGE))
@@ -464,22 +475,17 @@ def test_an_interrupt_point_read_on_the_call_without_it_says_whether_it_fires(
     """The search skips an interrupt point the call without it reads as one
     where nothing would fire: tried there, it must change nothing."""
     tried = {True: 0, False: 0}
-    for node in pruned.nodes:
-        machine = pruned._replay(node.path)
-        for rule in pruned.rules:
-            if rule.arg("irq") is None or not rule.enabled(machine):
-                continue
-            args = {a.name: False if a.kind == "flag" else 0 for a in rule.args}
-            base = trial.call(pruned._replay(node.path), rule.name, args, interrupt_points=True)
-            if base.fatal is not None:
-                continue  # every other schedule runs the same steps up to it, or fewer
-            points = base.interrupt_points
-            assert points, f"{rule.name} at {node.path} read no interrupt point"
-            for j in range(1, len(points) + 2):
-                out = trial.call(pruned._replay(node.path), rule.name, args | {"irq": j})
-                fired = out.fatal is not None or out.digest != base.digest
-                assert fired == points[min(j, len(points)) - 1], (node.path, rule.name, j)
-                tried[fired] += 1
+    for node, rule, args in _plain_calls(pruned, "irq"):
+        base = trial.call(pruned._replay(node.path), rule.name, args, interrupt_points=True)
+        if base.fatal is not None:
+            continue  # every other schedule runs the same steps up to it, or fewer
+        points = base.interrupt_points
+        assert points, f"{rule.name} at {node.path} read no interrupt point"
+        for j in range(1, len(points) + 2):
+            out = trial.call(pruned._replay(node.path), rule.name, args | {"irq": j})
+            fired = out.fatal is not None or out.digest != base.digest
+            assert fired == points[min(j, len(points)) - 1], (node.path, rule.name, j)
+            tried[fired] += 1
     assert tried[True] and tried[False], tried
 
 
@@ -519,20 +525,15 @@ def test_every_pause_read_on_the_way_is_the_call_with_that_pause(pruned: Explore
         return (fatal, warned, flags, out.digest if fatal is None else None)
 
     compared = 0
-    for node in pruned.nodes:
-        machine = pruned._replay(node.path)
-        for rule in pruned.rules:
-            if rule.arg("pause") is None or not rule.enabled(machine):
-                continue
-            args = {a.name: False if a.kind == "flag" else 0 for a in rule.args}
-            for irq in (0, 1, 2) if rule.arg("irq") is not None else (0,):
-                pauses: dict[int, trial.Outcome] = {}
-                budget = args | {"pause": Budget([])} | ({"irq": irq} if irq else {})
-                trial.call(pruned._replay(node.path), rule.name, budget, pauses=pauses)
-                for k, out in pauses.items():
-                    real = trial.call(pruned._replay(node.path), rule.name, budget | {"pause": k})
-                    assert seen(out) == seen(real), (node.path, rule.name, irq, k)
-                    compared += 1
+    for node, rule, args in _plain_calls(pruned, "pause"):
+        for irq in (0, 1, 2) if rule.arg("irq") is not None else (0,):
+            pauses: dict[int, trial.Outcome] = {}
+            budget = args | {"pause": Budget([])} | ({"irq": irq} if irq else {})
+            trial.call(pruned._replay(node.path), rule.name, budget, pauses=pauses)
+            for k, out in pauses.items():
+                real = trial.call(pruned._replay(node.path), rule.name, budget | {"pause": k})
+                assert seen(out) == seen(real), (node.path, rule.name, irq, k)
+                compared += 1
     assert compared > 100, compared
 
 
