@@ -407,15 +407,14 @@ class Explorer:
             # way the states of the pauses tried after the interrupt: at it
             # (where the softirq has run), and after it where one is left.
             if p.read_pauses and has_pause:
-                args, out = call(j, Budget([]), wanted=EVERY_PAUSE if may_preempt else (j,))
+                args, full = call(j, Budget([]), wanted=EVERY_PAUSE if may_preempt else (j,))
             else:
-                args, out = call(j, 0)
-            full = out
-            fired = out.digest != base.digest
-            if p.interrupts and not fired and out.fatal is None:
+                args, full = call(j, 0)
+            fired = full.digest != base.digest
+            if p.interrupts and not fired and full.fatal is None:
                 continue  # it did not fire: no callback ready there, or bh disabled
-            self._emit(node, rule, args, out, fired)
-            if not has_pause or (out.fatal is not None and p.interrupts):
+            self._emit(node, rule, args, full, fired)
+            if not has_pause or (full.fatal is not None and p.interrupts):
                 continue
             # With no preemption left, the pause at the interrupt is still
             # free: the call stops once the softirq has ended or spun.

@@ -70,7 +70,8 @@ class Outcome:
     def digest(self) -> bytes:
         """Read once, before anything else runs on the machine (the drain)."""
         if self._digest is None:
-            self._digest = state_of(self.machine, self.symmetric)
+            self.read_now()
+        assert self._digest is not None
         return self._digest
 
 

@@ -230,11 +230,12 @@ class World:
             if probe is not None:
                 probe(ctx)
             if budget:
+                # As a stop here leaves it: what the pause probe reads, and
+                # what the stop keeps (the loop's end sets it otherwise).
+                ctx.left_runnable = not ctx.done
                 if self.pause_probe is not None:
-                    ctx.left_runnable = not ctx.done
                     self.pause_probe(ctx, taken, budget)
                 if taken >= budget:
-                    ctx.left_runnable = not ctx.done
                     return taken
         ctx.left_runnable = False
         if probe is not None:
