@@ -19,7 +19,7 @@ against 4.7 s for running them; over 1,000 examples, they averaged 17 of
 their 40 steps, most of them mutations of earlier examples. benchmarks/find_speed.py
 compares the two (`--generator hypothesis`): over the same seeds,
 Hypothesis's generation needed 3 to 15 times the examples, and 10 to 45
-times the seconds, to find the same bug (README, "Finding races fast").
+times the seconds, to find the same bug (docs/exhaustive.md).
 
 Nothing is lost: a failure is the machine's own record of its rule calls
 (`machine.steps`), which pgfrag minimizes and saves as a replay file, as
