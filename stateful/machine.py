@@ -158,7 +158,12 @@ class _Probe(RuleBasedStateMachine):
 # calls: not state. Nor is the order in which the CPUs were last used: a
 # `cpu` pick counts from it, and every pick is tried, so two states that
 # differ only there reach the same calls, each under another pick value.
-NOT_STATE = frozenset(vars(_Probe())) | {"steps", "cpu_recent", "interrupt_points"}
+NOT_STATE = frozenset(vars(_Probe())) | {
+    "steps",
+    "cpu_recent",
+    "interrupt_points",
+    "interrupt_probe",
+}
 
 
 class KernelMachine(RuleBasedStateMachine):
@@ -189,6 +194,9 @@ class KernelMachine(RuleBasedStateMachine):
         # Set by the exhaustive search for one rule call: whether an interrupt
         # after each step of the context it runs would fire (`_run`).
         self.interrupt_points: list[bool] | None = None
+        # Set with it: called where such an interrupt would fire, in the
+        # state it would fire in (the search keys what follows by that state).
+        self.interrupt_probe: Callable[[Context], None] | None = None
         if self.target == SURVEY:
             found = SURVEYS.setdefault(self.design_cls.name, Survey(self.design_cls.name))
             found.examples += 1
@@ -330,7 +338,15 @@ class KernelMachine(RuleBasedStateMachine):
         `irq` = k, and the last for every k past the end."""
         # One run per rule call: the points are counted from its first step.
         assert not points, "a second _run in one rule call reading interrupt points"
-        self.world.step_probe = lambda c: points.append(self._interrupt_fires(c))
+        probe = self.interrupt_probe
+
+        def read(c: Context) -> None:
+            fires = self._interrupt_fires(c)
+            points.append(fires)
+            if fires and probe is not None:
+                probe(c)
+
+        self.world.step_probe = read
         try:
             self.world.run(ctx, pause)
         finally:

@@ -31,7 +31,7 @@ from stateful.exhaustive import (
 )
 from stateful.exhaustive.bound import AXES, FORM
 from stateful.exhaustive.rules import Budget, Pick, pick_domain
-from stateful.exhaustive.search import Explorer, Node
+from stateful.exhaustive.search import AfterInterrupt, Explorer, Node
 from stateful.exhaustive.trial import state_of
 from stateful.exhaustive.verdict import replayed
 from stateful.fingerprint import StateError, fingerprint
@@ -39,6 +39,7 @@ from stateful.machine import NOT_STATE
 from stateful.replay import Step
 from stateful.replay_file import ReplayFile, check_replay, load_replay, save_replay
 from stateful.rules import Rule, rules_of
+from stateful.violations import Violation
 from tests.kernel_helpers import step as _step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -553,6 +554,99 @@ def test_a_pause_read_on_the_way_is_checked_when_its_state_is_new(
     monkeypatch.setattr(trial._Undo, "restore", leaky)
     with pytest.raises(RuntimeError, match="does not reach the state read on the way"):
         explore(DESIGNS["hugh-v1"], parse_bound(SMALL))
+
+
+@pytest.mark.parametrize(
+    ("design", "bound"),
+    [
+        ("hugh-v1", "S=2,C=1,P=1,I=1,tables=2," + LEAN),
+        ("hugh-hh", f"S=1,C=2,P=1,I=1,tables=1,{LEAN}"),
+    ],
+    ids=["one-in-flight", "two-in-flight"],
+)
+def test_taking_what_follows_an_interrupt_changes_nothing(design: str, bound: str) -> None:
+    """A call whose interrupt fires in a state (and on a context) where an
+    earlier call's fired takes that call's outcomes from there
+    (Pruning.after_interrupt): the search finds the same, and runs fewer."""
+    taken = explore(DESIGNS[design], parse_bound(bound))
+    plain = explore(DESIGNS[design], parse_bound(bound), Pruning(after_interrupt=False))
+    assert taken.violations and plain.violations == taken.violations
+    assert plain.states == taken.states
+    for field in ("executed", "interleavings", "scenarios"):
+        assert getattr(plain.result, field) == getattr(taken.result, field), field
+    assert plain.result.reused == 0 < taken.result.reused
+    assert {p: (c.steps, c.message) for p, c in plain.result.found.items()} == {
+        p: (c.steps, c.message) for p, c in taken.result.found.items()
+    }
+
+
+def test_every_call_taken_after_an_interrupt_is_the_call_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outcome by outcome: each outcome a call takes from an earlier call
+    whose interrupt fired in the same state is what the call does when run,
+    its own warnings and the flags the search charges by included."""
+    taken: list[tuple[Node, str, dict[str, Any], int, trial.Outcome]] = []
+    where: dict[str, Any] = {}
+    schedules, at = Explorer._schedules, AfterInterrupt.at
+
+    def spy_schedules(self: Explorer, node: Node, rule: Rule, fixed: Any, *rest: Any) -> None:
+        where.update(node=node, rule=rule.name, fixed=fixed)
+        schedules(self, node, rule, fixed, *rest)
+
+    def spy_at(self: AfterInterrupt, j: int, reports: Any) -> trial.Outcome:
+        out = at(self, j, reports)
+        taken.append((where["node"], where["rule"], dict(where["fixed"]), j, out))
+        return out
+
+    monkeypatch.setattr(Explorer, "_schedules", spy_schedules)
+    monkeypatch.setattr(AfterInterrupt, "at", spy_at)
+    explorer = explore(DESIGNS["hugh-hh"], parse_bound(f"S=2,C=1,P=1,I=1,tables=2,{LEAN}"))
+
+    def seen(out: trial.Outcome) -> tuple[Any, ...]:
+        fatal = out.fatal.property if out.fatal is not None else None
+        flags = (out.preempted, out.spun, out.paused, out.quiescent)
+        warned = [w.property for w in out.warnings]
+        return (fatal, warned, flags, out.digest if fatal is None else None)
+
+    compared = 0
+    for node, rule, fixed, j, out in taken[::7]:
+        pauses: dict[int, trial.Outcome] = {}
+        args = fixed | {"pause": Budget([]), "irq": j}
+        real = trial.call(explorer._replay(node.path), rule, args, pauses=pauses)
+        assert seen(out) == seen(real), (node.path, rule, j)
+        assert out.shorter is not None
+        for k, read in out.shorter.items():
+            assert seen(read) == seen(pauses[k]), (node.path, rule, j, k)
+            compared += 1
+    assert len(taken) > 50 and compared > 100, (len(taken), compared)
+
+
+def test_a_call_back_where_it_began_is_not_taken_for_another() -> None:
+    """A stop with the interrupted context back where its call began reads
+    as "not run by the call": outcomes with such a stop are taken by no
+    call that began elsewhere, nor at a start one of them stops at."""
+    out = trial.Outcome(None, None, [], False, False, False, True, tops=((0, "task", ("a", 4)),))
+    point = trial.InterruptPoint(trial.InterruptKey(b"", (0, 1), 0, "task"), [], None)
+    after = AfterInterrupt.of(out, 1, point)
+    assert after.fits(None) and after.fits(("a", 2)) and not after.fits(("a", 4))
+    back = AfterInterrupt.of(out, 1, trial.InterruptPoint(point.key, [], ("a", 4)))
+    assert not back.fits(None) and not back.fits(("a", 2))
+
+
+def test_a_call_taken_after_an_interrupt_keeps_its_own_earlier_warnings() -> None:
+    """What the earlier call reported before its interrupt fired is its own;
+    the call that takes its outcomes keeps what it reported itself there,
+    and takes only what came after."""
+    mine, theirs, after = Violation("mine"), Violation("theirs"), Violation("after")
+    read = trial.Outcome(None, None, [theirs], False, False, True, False, digest=b"r")
+    full = trial.Outcome(None, None, [theirs, after], False, False, False, True, digest=b"f")
+    full.shorter = {3: read}
+    point = trial.InterruptPoint(trial.InterruptKey(b"", (0, 1), 0, "task"), [theirs], None)
+    out = AfterInterrupt.of(full, 3, point).at(5, [mine, mine])
+    assert out.warnings == [mine, mine, after] and out.reused and out.machine is None
+    assert out.shorter is not None and list(out.shorter) == [5]
+    assert out.shorter[5].warnings == [mine, mine] and out.shorter[5].digest == b"r"
 
 
 def test_the_state_cache_counts_every_interleaving_it_skips(pruned: Explorer) -> None:

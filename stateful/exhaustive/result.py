@@ -87,6 +87,9 @@ class Result:
     # Of those, the calls whose outcome was read on the way through a longer
     # call (a pause of it), not run on their own (Pruning.read_pauses).
     read: int = 0
+    # And those whose outcome is that of an earlier call whose interrupt
+    # fired in the same state (Pruning.after_interrupt).
+    reused: int = 0
     states: int = 0
     seconds: float = 0.0
     complete: bool = False  # False: stopped once what it was asked to find was found
@@ -115,9 +118,15 @@ class Result:
         )
 
     def _read(self) -> str:
-        if not self.read:
-            return ""
-        return f", {self.read:,} of them read on the way through a longer one"
+        parts = []
+        if self.read:
+            parts.append(f"{self.read:,} of them read on the way through a longer one")
+        if self.reused:
+            parts.append(
+                f"{self.reused:,} taken from an earlier call whose interrupt fired "
+                "in the same state"
+            )
+        return "".join(", " + part for part in parts)
 
     def summary(self) -> str:
         head = "proved ≤B" if self.complete and not self.found else "explored ≤B"

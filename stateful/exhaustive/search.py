@@ -10,8 +10,12 @@ Each rule call is tried on a fresh machine replayed to its node
 (stateful/exhaustive/trial.py), or, for a call with a pause, read on the
 way through the same call run without one: up to the pause its steps are
 the same (`Pruning.read_pauses`; a new state read so is replayed to drain
-it, and must read the same). After it the state is fingerprinted
-(stateful/fingerprint.py) with its CPUs numbered canonically
+it, and must read the same). A call with an interrupt whose interrupt fires
+in a state, on a context, where an earlier call's interrupt fired is not
+run: from there it runs the same steps, so its outcomes are that call's
+(`Pruning.after_interrupt`; the state is read where the call without the
+interrupt passes the point, `AfterInterrupt`). After it the state is
+fingerprinted (stateful/fingerprint.py) with its CPUs numbered canonically
 (stateful/symmetry.py: a state and its mirror, the same but for which CPU
 is which, are one state, `Pruning.symmetry`); a state already reached with
 the same cost is not explored again, only counted (`Pruning.cache`). Each
@@ -40,6 +44,7 @@ import time
 from collections.abc import Callable, Container, Iterator
 from typing import Any
 
+import attrs
 from attrs import define, field
 
 from designs.base import Design
@@ -47,7 +52,7 @@ from stateful.exhaustive import trial
 from stateful.exhaustive.bound import Bound
 from stateful.exhaustive.result import Cost, Counterexample, Result
 from stateful.exhaustive.rules import Budget, Pick, pick_domain
-from stateful.exhaustive.trial import EVERY_PAUSE, Outcome
+from stateful.exhaustive.trial import EVERY_PAUSE, InterruptKey, InterruptPoint, Outcome
 from stateful.fingerprint import text
 from stateful.machine import machine_for
 from stateful.replay import Step
@@ -68,13 +73,23 @@ class Pruning:
     # the way through a run of the call that does not pause (its steps up to
     # there are the same), not replayed (stateful/exhaustive/trial.py).
     read_pauses: bool = True
+    # Also a shortcut: a call whose interrupt fires in a state (and on a
+    # context) where an earlier call's interrupt fired goes on as that one
+    # did; its outcomes are that call's, not run again (`_after_interrupt`).
+    after_interrupt: bool = True
     # Without `pauses` / `interrupts`, every value below this is tried.
     full_range: int = 24
 
 
 ALL = Pruning()
 NONE = Pruning(
-    cache=False, picks=False, pauses=False, interrupts=False, symmetry=False, read_pauses=False
+    cache=False,
+    picks=False,
+    pauses=False,
+    interrupts=False,
+    symmetry=False,
+    read_pauses=False,
+    after_interrupt=False,
 )
 
 
@@ -119,6 +134,8 @@ class Explorer:
     states: set[bytes] = field(factory=set)
     violations: set[tuple[str, str]] = field(factory=set)
     longest_op: int = 0
+    # What follows an interrupt, by the state it fired in (Pruning.after_interrupt).
+    after_interrupts: dict[tuple[InterruptKey, bool], AfterInterrupt] = field(factory=dict)
     _seq: Iterator[int] = field(factory=itertools.count)
     # A machine already replayed to the node being expanded, for its first call.
     _spare: Any = None
@@ -147,17 +164,25 @@ class Explorer:
         args: dict[str, Any],
         interrupt_points: bool = False,
         read_pauses: Container[int] | None = None,
+        interrupt_keys: bool = False,
     ) -> Outcome:
         """The call at node; with read_pauses (its pause a Budget), also the
-        outcome of each of those shorter pauses (trial.call)."""
+        outcome of each of those shorter pauses; with interrupt_keys, the
+        state at each interrupt point (trial.call)."""
         self.result.executed += 1
         machine, self._spare = self._spare, None
         if machine is None:
             machine = self._replay(node.path)
-        if read_pauses is None:
-            return trial.call(machine, rule.name, args, self.pruning.symmetry, interrupt_points)
+        pauses = None if read_pauses is None else {}
         return trial.call(
-            machine, rule.name, args, self.pruning.symmetry, interrupt_points, {}, read_pauses
+            machine,
+            rule.name,
+            args,
+            self.pruning.symmetry,
+            interrupt_points,
+            pauses,
+            EVERY_PAUSE if read_pauses is None else read_pauses,
+            interrupt_keys,
         )
 
     # --- the search ---------------------------------------------------------
@@ -302,7 +327,8 @@ class Explorer:
         seen: list[int] = []
         probe_args |= {a.name: Budget(seen) for a in rule.args if a.kind == "pause"}
         reads = EVERY_PAUSE if self._reads_pauses(node, rule) else None
-        probe = self._trial(node, rule, probe_args, True, reads)
+        keys = self._keys_interrupts(node, rule, ready)
+        probe = self._trial(node, rule, probe_args, True, reads, keys)
         domains = [
             pick_domain(a, moduli[a.name], raw[a.name][0]) if self.pruning.picks else a.values
             for a in picks
@@ -313,6 +339,20 @@ class Explorer:
             fixed = dict(zip(names, values, strict=True))
             first = (probe, seen) if not any(values) else None
             self._schedules(node, rule, fixed, first, ready)
+
+    def _keys_interrupts(self, node: Node, rule: Rule, ready: bool) -> bool:
+        """Whether the calls of rule at node with an interrupt are keyed by
+        the state it fires in (Pruning.after_interrupt)."""
+        p = self.pruning
+        return (
+            p.after_interrupt
+            and p.interrupts
+            and p.read_pauses
+            and ready
+            and rule.arg(PAUSE) is not None
+            and rule.arg("irq") is not None
+            and node.cost.interrupts < self.bound.interrupts
+        )
 
     def _reads_pauses(self, node: Node, rule: Rule) -> bool:
         """Whether the pauses of a call at node are tried (read on its way)."""
@@ -336,6 +376,7 @@ class Explorer:
         interrupting = rule.name == "softirq"
 
         reads = self._reads_pauses(node, rule)
+        keys = self._keys_interrupts(node, rule, ready)
 
         def call(
             irq: int,
@@ -351,10 +392,14 @@ class Explorer:
                 args["irq"] = irq
             shorter = read.shorter if read is not None else None
             if shorter and pause in shorter:
+                out = shorter[pause]
                 self.result.executed += 1
-                self.result.read += 1
-                return args, shorter[pause]
-            return args, self._trial(node, rule, args, points, wanted)
+                if out.reused:
+                    self.result.reused += 1
+                else:
+                    self.result.read += 1
+                return args, out
+            return args, self._trial(node, rule, args, points, wanted, points and keys)
 
         if first is None:
             seen: list[int] = []
@@ -406,11 +451,29 @@ class Explorer:
             # The call runs with a pause that never falls, and reads on its
             # way the states of the pauses tried after the interrupt: at it
             # (where the softirq has run), and after it where one is left.
-            if p.read_pauses and has_pause:
+            point = None
+            if base.interrupt_keys is not None:
+                point = base.interrupt_keys.get(min(j, len(points)))
+            known = None
+            if point is not None:
+                known = self.after_interrupts.get((point.key, may_preempt))
+                if known is not None and not known.fits(point.start):
+                    known = None
+            if known is not None:
+                args = dict(fixed)
+                args[PAUSE], args["irq"] = Budget([]), j
+                full = known.at(j, point.reports)
+                self.result.executed += 1
+                self.result.reused += 1
+            elif p.read_pauses and has_pause:
                 args, full = call(j, Budget([]), wanted=EVERY_PAUSE if may_preempt else (j,))
             else:
                 args, full = call(j, 0)
             fired = full.digest != base.digest
+            if point is not None and known is None:
+                self.after_interrupts.setdefault(
+                    (point.key, may_preempt), AfterInterrupt.of(full, j, point)
+                )
             if p.interrupts and not fired and full.fatal is None:
                 continue  # it did not fire: no callback ready there, or bh disabled
             self._emit(node, rule, args, full, fired)
@@ -561,6 +624,65 @@ def explore(
     )
     explorer.run()
     return explorer
+
+
+@define
+class AfterInterrupt:
+    """What a call did from the point its interrupt fired: its outcome, and
+    that of each pause it read from there, counted from the point.
+
+    Another call whose interrupt fires in the same state, on the same
+    context, runs the same steps from there: the run is deterministic. Its
+    outcomes are these, but for what it had reported before the point: its
+    own (`at`). And for one thing the state does not hold: where the
+    interrupted context was when the call began. A stop with the context
+    back there reads as "not run by the call" (trial._left), so the outcomes
+    are taken only where no stop has it back at either call's start (`fits`).
+    """
+
+    full: Outcome
+    after: dict[int, Outcome]  # by pause, counted from the interrupt point
+    reported: int  # reports the call had made when its interrupt fired
+    stops: set[tuple[Any, ...]]  # where the outcomes left the interrupted context on top
+    usable: bool  # no stop had it back where this call began
+
+    @classmethod
+    def of(cls, full: Outcome, j: int, point: InterruptPoint) -> AfterInterrupt:
+        after = {k - j: out for k, out in (full.shorter or {}).items() if k >= j}
+        interrupted = (point.key.cpu, point.key.kind)
+        stops = {
+            where
+            for out in (full, *after.values())
+            for cpu, kind, where in out.tops
+            if (cpu, kind) == interrupted
+        }
+        return cls(
+            _kept(full),
+            {k: _kept(out) for k, out in after.items()},
+            len(point.reports),
+            stops,
+            point.start not in stops,
+        )
+
+    def fits(self, start: tuple[Any, ...] | None) -> bool:
+        """Whether a call whose interrupted context began at `start` may take these."""
+        return self.usable and start not in self.stops
+
+    def at(self, j: int, reports: list[Violation]) -> Outcome:
+        """The same call's outcomes with its interrupt at j, after `reports`."""
+        full = self._as(self.full, reports)
+        full.shorter = {j + k: self._as(out, reports) for k, out in self.after.items()}
+        return full
+
+    def _as(self, out: Outcome, reports: list[Violation]) -> Outcome:
+        return attrs.evolve(
+            out, warnings=[*reports, *out.warnings[self.reported :]], shorter=None, reused=True
+        )
+
+
+def _kept(out: Outcome) -> Outcome:
+    """The outcome without its machine (kept for later calls, it is never run on)."""
+    return attrs.evolve(out, machine=None, shorter=None, interrupt_keys=None)
 
 
 # --- helpers ----------------------------------------------------------------

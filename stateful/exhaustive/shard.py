@@ -83,6 +83,7 @@ def merge(design: str, bound: Bound, parts: Iterable[Result]) -> Result:
         merged.interleavings += part.interleavings
         merged.executed += part.executed
         merged.read += part.read
+        merged.reused += part.reused
         merged.states += part.states
         merged.seconds += part.seconds
         merged.complete &= part.complete

@@ -60,6 +60,16 @@ class Outcome:
     # Read on a call whose pause is a Budget: the outcome of the same call
     # with each shorter pause that stops it, by pause (see the module's doc).
     shorter: dict[int, Outcome] | None = None
+    # Read with the interrupt points: where an interrupt after the k-th step
+    # would fire, at [k] (past the end: at the last), the state it fires in.
+    interrupt_keys: dict[int, InterruptPoint] | None = None
+    # Not run: the outcome of an earlier call from the same interrupt point
+    # (stateful/exhaustive/search.py, `Pruning.after_interrupt`).
+    reused: bool = False
+    # Where each CPU's top context was left: (CPU id, kind, progress). A stop
+    # where a context is back where the call began reads as "not run by the
+    # call", so a call taken from another must not stop there.
+    tops: tuple[tuple[int, str, tuple[Any, ...]], ...] = ()
     _digest: bytes | None = None
 
     def read_now(self) -> None:
@@ -73,6 +83,28 @@ class Outcome:
             self.read_now()
         assert self._digest is not None
         return self._digest
+
+
+@define(frozen=True)
+class InterruptKey:
+    """A state an interrupt fires in, and the context it interrupts: what a
+    call does from there on depends on nothing else. The state is read with
+    its CPUs numbered canonically, and the key holds that numbering, so two
+    keys are equal only for the same state, not for a state and its mirror."""
+
+    digest: bytes
+    cpus: tuple[int, ...]  # the CPUs' ids, in canonical order
+    cpu: int  # the interrupted context's CPU
+    kind: str  # and kind (task or softirq)
+
+
+@define
+class InterruptPoint:
+    key: InterruptKey
+    reports: list[Violation]  # what the call had reported by then
+    # Where the interrupted context was when the call began (None: the call
+    # started it): a stop there would read as "not run by the call".
+    start: tuple[Any, ...] | None
 
 
 def state_of(machine: Any, symmetric: bool) -> bytes:
@@ -100,15 +132,23 @@ def call(
     interrupt_points: bool = False,
     pauses: dict[int, Outcome] | None = None,
     wanted: Container[int] = EVERY_PAUSE,
+    interrupt_keys: bool = False,
 ) -> Outcome:
     """The rule call on machine. With `pauses` (the call's pause a Budget),
     also the outcome of the same call with each shorter pause in `wanted`,
-    by pause."""
+    by pause. With `interrupt_keys` (and `interrupt_points`), also the state
+    at each point where an interrupt would fire."""
     world: World = machine.world
     before = _contexts(world)
     seen = len(world.reports)
     fatal = None
     points = machine.interrupt_points = [] if interrupt_points else None
+    keys: dict[int, InterruptPoint] | None = None
+    if points is not None and interrupt_keys:
+        keys = {}
+        machine.interrupt_probe = functools.partial(
+            _interrupt_point, machine, before, seen, symmetric, points, keys
+        )
     if pauses is not None:
         world.pause_probe = functools.partial(
             _stopped_here, machine, before, seen, symmetric, pauses, wanted
@@ -120,10 +160,34 @@ def call(
         fatal = violation
     finally:
         machine.interrupt_points = None
+        machine.interrupt_probe = None
         world.pause_probe = None
     out = _outcome(machine, before, seen, fatal, symmetric, points or None)
     out.shorter = pauses
+    out.interrupt_keys = keys
     return out
+
+
+def _interrupt_point(
+    machine: Any,
+    before: list[tuple[Context, tuple[Any, ...]]],
+    seen: int,
+    symmetric: bool,
+    points: list[bool],
+    keys: dict[int, InterruptPoint],
+    ctx: Context,
+) -> None:
+    """The machine's interrupt_probe: the state where an interrupt after the
+    step just taken (the len(points)-th) would fire."""
+    world: World = machine.world
+    if symmetric:
+        digest, order = canonical(machine, NOT_STATE)
+        cpus = tuple(cpu.id for cpu in order)
+    else:
+        digest, cpus = fingerprint(machine, NOT_STATE), tuple(cpu.id for cpu in world.cpus)
+    start = next((where for c, where in before if c is ctx), None)
+    key = InterruptKey(digest, cpus, ctx.cpu.id, ctx.kind)
+    keys[len(points)] = InterruptPoint(key, list(world.reports[seen:]), start)
 
 
 def _outcome(
@@ -147,6 +211,11 @@ def _outcome(
         quiescent=all(cpu.idle for cpu in world.cpus),
         symmetric=symmetric,
         interrupt_points=points,
+        tops=tuple(
+            (cpu.id, cpu.top.kind, progress(cpu.top.gen))
+            for cpu in world.cpus
+            if cpu.top is not None and not cpu.top.done
+        ),
     )
 
 

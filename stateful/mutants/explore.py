@@ -73,7 +73,7 @@ class EndStates(Explorer):
         super().__attrs_post_init__()
         # Every call is a trial here: Recording keeps what each one ran, by
         # call, and Borrowing takes the design's calls by the same key.
-        self.pruning = attrs.evolve(self.pruning, read_pauses=False)
+        self.pruning = attrs.evolve(self.pruning, read_pauses=False, after_interrupt=False)
         self.ends = set()
         self.fresh, self._fresh_order = {}, {}
 
@@ -171,6 +171,7 @@ class Recording(EndStates):
         args: dict[str, Any],
         interrupt_points: bool = False,
         read_pauses: Container[int] | None = None,
+        interrupt_keys: bool = False,
     ) -> Outcome:
         self.result.executed += 1
         machine, self._spare = self._spare, None
@@ -279,6 +280,7 @@ class Borrowing(EndStates):
         args: dict[str, Any],
         interrupt_points: bool = False,
         read_pauses: Container[int] | None = None,
+        interrupt_keys: bool = False,
     ) -> Outcome:
         if self._here_calls is not None:
             call = self._here_calls.get(call_key(rule.name, args))
