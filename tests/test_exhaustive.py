@@ -490,7 +490,8 @@ def test_an_interrupt_point_read_on_the_call_without_it_says_whether_it_fires(
     assert tried[True] and tried[False], tried
 
 
-@pytest.mark.parametrize(
+# A search with one operation in flight after the setup, and one with two.
+IN_FLIGHT = pytest.mark.parametrize(
     ("design", "bound"),
     [
         ("hugh-v1", "S=2,C=1,P=1,I=1,tables=2," + LEAN),
@@ -498,33 +499,44 @@ def test_an_interrupt_point_read_on_the_call_without_it_says_whether_it_fires(
     ],
     ids=["one-in-flight", "two-in-flight"],
 )
+
+
+def _same_search(plain: Explorer, other: Explorer) -> None:
+    """The two searches find and cover the same: violations, states, counts
+    and shortest counterexamples."""
+    assert other.violations and plain.violations == other.violations
+    assert plain.states == other.states
+    for field in ("executed", "interleavings", "scenarios"):
+        assert getattr(plain.result, field) == getattr(other.result, field), field
+    assert {p: (c.steps, c.message) for p, c in plain.result.found.items()} == {
+        p: (c.steps, c.message) for p, c in other.result.found.items()
+    }
+
+
+def _seen(out: trial.Outcome) -> tuple[Any, ...]:
+    """What the search takes from an outcome: the violation, the warnings,
+    the flags it charges the call by, and the state."""
+    fatal = out.fatal.property if out.fatal is not None else None
+    flags = (out.preempted, out.spun, out.paused, out.quiescent)
+    warned = [w.property for w in out.warnings]
+    return (fatal, warned, flags, out.digest if fatal is None else None)
+
+
+@IN_FLIGHT
 def test_reading_pauses_on_the_way_changes_nothing(design: str, bound: str) -> None:
     """The states of a call's pauses, read on the way through the call that
     does not pause (Pruning.read_pauses), are the states the calls with
     those pauses reach: the search finds the same, and runs fewer calls."""
     read = explore(DESIGNS[design], parse_bound(bound))
     plain = explore(DESIGNS[design], parse_bound(bound), Pruning(read_pauses=False))
-    assert read.violations and plain.violations == read.violations
-    assert plain.states == read.states
-    for field in ("executed", "interleavings", "scenarios"):
-        assert getattr(plain.result, field) == getattr(read.result, field), field
+    _same_search(plain, read)
     assert plain.result.read == 0 < read.result.read
-    assert {p: (c.steps, c.message) for p, c in plain.result.found.items()} == {
-        p: (c.steps, c.message) for p, c in read.result.found.items()
-    }
 
 
 def test_every_pause_read_on_the_way_is_the_call_with_that_pause(pruned: Explorer) -> None:
     """Outcome by outcome, not only in sum: each pause read on the way
     through a call, after an interrupt or not, is what the call with that
     pause does, the flags the search charges by included."""
-
-    def seen(out: trial.Outcome) -> tuple[Any, ...]:
-        fatal = out.fatal.property if out.fatal is not None else None
-        flags = (out.preempted, out.spun, out.paused, out.quiescent)
-        warned = [w.property for w in out.warnings]
-        return (fatal, warned, flags, out.digest if fatal is None else None)
-
     compared = 0
     for node, rule, args in _plain_calls(pruned, "pause"):
         for irq in (0, 1, 2) if rule.arg("irq") is not None else (0,):
@@ -533,7 +545,7 @@ def test_every_pause_read_on_the_way_is_the_call_with_that_pause(pruned: Explore
             trial.call(pruned._replay(node.path), rule.name, budget, pauses=pauses)
             for k, out in pauses.items():
                 real = trial.call(pruned._replay(node.path), rule.name, budget | {"pause": k})
-                assert seen(out) == seen(real), (node.path, rule.name, irq, k)
+                assert _seen(out) == _seen(real), (node.path, rule.name, irq, k)
                 compared += 1
     assert compared > 100, compared
 
@@ -556,28 +568,15 @@ def test_a_pause_read_on_the_way_is_checked_when_its_state_is_new(
         explore(DESIGNS["hugh-v1"], parse_bound(SMALL))
 
 
-@pytest.mark.parametrize(
-    ("design", "bound"),
-    [
-        ("hugh-v1", "S=2,C=1,P=1,I=1,tables=2," + LEAN),
-        ("hugh-hh", f"S=1,C=2,P=1,I=1,tables=1,{LEAN}"),
-    ],
-    ids=["one-in-flight", "two-in-flight"],
-)
+@IN_FLIGHT
 def test_taking_what_follows_an_interrupt_changes_nothing(design: str, bound: str) -> None:
     """A call whose interrupt fires in a state (and on a context) where an
     earlier call's fired takes that call's outcomes from there
     (Pruning.after_interrupt): the search finds the same, and runs fewer."""
     taken = explore(DESIGNS[design], parse_bound(bound))
     plain = explore(DESIGNS[design], parse_bound(bound), Pruning(after_interrupt=False))
-    assert taken.violations and plain.violations == taken.violations
-    assert plain.states == taken.states
-    for field in ("executed", "interleavings", "scenarios"):
-        assert getattr(plain.result, field) == getattr(taken.result, field), field
+    _same_search(plain, taken)
     assert plain.result.reused == 0 < taken.result.reused
-    assert {p: (c.steps, c.message) for p, c in plain.result.found.items()} == {
-        p: (c.steps, c.message) for p, c in taken.result.found.items()
-    }
 
 
 def test_every_call_taken_after_an_interrupt_is_the_call_run(
@@ -602,22 +601,15 @@ def test_every_call_taken_after_an_interrupt_is_the_call_run(
     monkeypatch.setattr(Explorer, "_schedules", spy_schedules)
     monkeypatch.setattr(AfterInterrupt, "at", spy_at)
     explorer = explore(DESIGNS["hugh-hh"], parse_bound(f"S=2,C=1,P=1,I=1,tables=2,{LEAN}"))
-
-    def seen(out: trial.Outcome) -> tuple[Any, ...]:
-        fatal = out.fatal.property if out.fatal is not None else None
-        flags = (out.preempted, out.spun, out.paused, out.quiescent)
-        warned = [w.property for w in out.warnings]
-        return (fatal, warned, flags, out.digest if fatal is None else None)
-
     compared = 0
     for node, rule, fixed, j, out in taken[::7]:
         pauses: dict[int, trial.Outcome] = {}
         args = fixed | {"pause": Budget([]), "irq": j}
         real = trial.call(explorer._replay(node.path), rule, args, pauses=pauses)
-        assert seen(out) == seen(real), (node.path, rule, j)
+        assert _seen(out) == _seen(real), (node.path, rule, j)
         assert out.shorter is not None
         for k, read in out.shorter.items():
-            assert seen(read) == seen(pauses[k]), (node.path, rule, j, k)
+            assert _seen(read) == _seen(pauses[k]), (node.path, rule, j, k)
             compared += 1
     assert len(taken) > 50 and compared > 100, (len(taken), compared)
 
