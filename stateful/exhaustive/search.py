@@ -75,7 +75,7 @@ class Pruning:
     read_pauses: bool = True
     # Also a shortcut: a call whose interrupt fires in a state (and on a
     # context) where an earlier call's interrupt fired goes on as that one
-    # did; its outcomes are that call's, not run again (`_after_interrupt`).
+    # did; its outcomes are that call's, not run again (`AfterInterrupt`).
     after_interrupt: bool = True
     # Without `pauses` / `interrupts`, every value below this is tried.
     full_range: int = 24
@@ -452,7 +452,7 @@ class Explorer:
             # way the states of the pauses tried after the interrupt: at it
             # (where the softirq has run), and after it where one is left.
             point = None
-            if base.interrupt_keys is not None:
+            if base.interrupt_keys and points:
                 point = base.interrupt_keys.get(min(j, len(points)))
             known = None
             if point is not None:
