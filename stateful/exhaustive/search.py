@@ -384,21 +384,25 @@ class Explorer:
             points: bool = False,
             read: Outcome | None = None,
             wanted: Container[int] | None = None,
+            known: Outcome | None = None,
         ) -> tuple[dict[str, Any], Outcome]:
+            """The call; not run where its outcome is `known`, or read on
+            the way through `read`."""
             args = dict(fixed)
             if has_pause:
                 args[PAUSE] = pause
             if has_irq:
                 args["irq"] = irq
             shorter = read.shorter if read is not None else None
-            if shorter and pause in shorter:
-                out = shorter[pause]
+            if known is None and shorter and pause in shorter:
+                known = shorter[pause]
+            if known is not None:
                 self.result.executed += 1
-                if out.reused:
+                if known.reused:
                     self.result.reused += 1
                 else:
                     self.result.read += 1
-                return args, out
+                return args, known
             return args, self._trial(node, rule, args, points, wanted, points and keys)
 
         if first is None:
@@ -460,11 +464,7 @@ class Explorer:
                 if known is not None and not known.fits(point.start):
                     known = None
             if known is not None:
-                args = dict(fixed)
-                args[PAUSE], args["irq"] = Budget([]), j
-                full = known.at(j, point.reports)
-                self.result.executed += 1
-                self.result.reused += 1
+                args, full = call(j, Budget([]), known=known.at(j, point.reports))
             elif p.read_pauses and has_pause:
                 args, full = call(j, Budget([]), wanted=EVERY_PAUSE if may_preempt else (j,))
             else:

@@ -109,9 +109,15 @@ class InterruptPoint:
 
 def state_of(machine: Any, symmetric: bool) -> bytes:
     """The machine's fingerprint; with `symmetric`, with its CPUs numbered canonically."""
+    return numbered_state(machine, symmetric)[0]
+
+
+def numbered_state(machine: Any, symmetric: bool) -> tuple[bytes, tuple[int, ...]]:
+    """state_of, and the CPUs' ids in the order the fingerprint numbers them."""
     if symmetric:
-        return canonical(machine, NOT_STATE)[0]
-    return fingerprint(machine, NOT_STATE)
+        digest, order = canonical(machine, NOT_STATE)
+        return digest, tuple(cpu.id for cpu in order)
+    return fingerprint(machine, NOT_STATE), tuple(cpu.id for cpu in machine.world.cpus)
 
 
 def replay(machine_cls: type, path: Sequence[Step]) -> Any:
@@ -180,11 +186,7 @@ def _interrupt_point(
     """The machine's interrupt_probe: the state where an interrupt after the
     step just taken (the len(points)-th) would fire."""
     world: World = machine.world
-    if symmetric:
-        digest, order = canonical(machine, NOT_STATE)
-        cpus = tuple(cpu.id for cpu in order)
-    else:
-        digest, cpus = fingerprint(machine, NOT_STATE), tuple(cpu.id for cpu in world.cpus)
+    digest, cpus = numbered_state(machine, symmetric)
     start = next((where for c, where in before if c is ctx), None)
     key = InterruptKey(digest, cpus, ctx.cpu.id, ctx.kind)
     keys[len(points)] = InterruptPoint(key, list(world.reports[seen:]), start)
