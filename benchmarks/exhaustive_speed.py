@@ -23,8 +23,9 @@ holds the minimizer's replay files to tests/golden/shortest.json, which the
 --table run writes.
 
 --table: every design at the bound, each searched to its end (one job per
-design, --jobs at once), with its time, counts and rate, and the wall time
-of the whole table. pytest does the same with `pytest --exhaustive -n N`.
+design, --jobs at once, each in a fresh process), with its time, counts,
+rate and peak resident memory (the process's, interpreter included), and
+the wall time of the whole table. pytest does the same with `pytest --exhaustive -n N`.
 With --shard-depth K, each design's search is split into shards at its
 first K setup operations (stateful/exhaustive/shard.py), the shards of
 every design are the jobs, and each design's line merges its shards: the
@@ -46,6 +47,10 @@ and the search's own bookkeeping; and, for every quiescent node replayed
 copy.deepcopy of the replayed machine costs against the replay: the price
 of a cache of quiescent worlds to restart from.
 
+--without NAME (repeatable): the searches of --table (unsharded) and of the
+known bugs run with that pruning or shortcut of stateful.exhaustive.Pruning
+switched off, for a same-day comparison of what it saves in time and memory.
+
 Interleavings per second are rule-call sequences run per second.
 """
 
@@ -54,6 +59,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import resource
 import sys
 import time
 from collections import Counter
@@ -62,6 +68,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from designs.registry import load_designs
 from stateful.exhaustive import DEFAULT_BOUND, Counterexample, Pruning, explore, parse_bound
@@ -91,9 +99,20 @@ def known_bugs(only: list[str]) -> list[tuple[str, str]]:
     return [b for b in bugs if not only or b[0] in only]
 
 
-def find(design: str, prop: str, bound: str) -> tuple[str, dict[str, object] | None]:
+def pruning_without(names: list[str]) -> Pruning:
+    return attrs.evolve(Pruning(), **dict.fromkeys(names, False))
+
+
+def find(
+    design: str, prop: str, bound: str, without: tuple[str, ...] = ()
+) -> tuple[str, dict[str, object] | None]:
     start = time.perf_counter()
-    explorer = explore(load_designs()[design], parse_bound(bound), stop_after=frozenset({prop}))
+    explorer = explore(
+        load_designs()[design],
+        parse_bound(bound),
+        pruning_without(list(without)),
+        stop_after=frozenset({prop}),
+    )
     certain = time.perf_counter() - start
     r = explorer.result
     found = r.found.get(prop)
@@ -112,13 +131,21 @@ def find(design: str, prop: str, bound: str) -> tuple[str, dict[str, object] | N
     ), shortest
 
 
-def whole(design: str, bound: str) -> tuple[str, float, dict[str, object]]:
+def whole(
+    design: str, bound: str, without: tuple[str, ...] = ()
+) -> tuple[str, float, dict[str, object]]:
     start = time.perf_counter()
-    r = explore(load_designs()[design], parse_bound(bound)).result
+    r = explore(load_designs()[design], parse_bound(bound), pruning_without(list(without))).result
     seconds = time.perf_counter() - start
     found = ", ".join(sorted(r.found)) or "nothing"
     shortest = {f"{design}--{prop}": _shortest(c, bound) for prop, c in r.found.items()}
-    return f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}", seconds, shortest
+    line = f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}; peak {_peak_mb():,} MB"
+    return line, seconds, shortest
+
+
+def _peak_mb() -> int:
+    """This process's peak resident memory (Linux reports it in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _shard(design: str, shard: Shard) -> Any:
@@ -332,7 +359,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--where-time", action="store_true", help="where a search's time goes, per --design"
     )
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=[f.name for f in attrs.fields(Pruning) if f.type in (bool, "bool")],
+        metavar="NAME",
+        help="search with this pruning or shortcut off (a field of Pruning)",
+    )
     args = parser.parse_args(argv)
+    if args.without and (args.pruning or args.where_time or args.shard_depth):
+        parser.error("--without applies to --table (unsharded) and to the known bugs")
+    without = tuple(args.without)
     bound = str(parse_bound(args.bound)).replace(" ", ",")
     if args.pruning:
         pruning(args.design)
@@ -341,15 +379,18 @@ def main(argv: list[str] | None = None) -> int:
         for design in args.design or ["upstream-6.4"]:
             where_time(design, bound)
         return 0
-    print(f"bound: {parse_bound(bound)}")
+    print(f"bound: {parse_bound(bound)}" + (f"; without {', '.join(without)}" if without else ""))
     if args.table:
         designs = args.design or list(load_designs())
         start = time.perf_counter()
         if args.shard_depth:
             rows = sharded(designs, bound, args.shard_depth, args.jobs)
         else:
-            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                rows = list(pool.map(whole, designs, [bound] * len(designs)))
+            # A fresh process per design, so that its peak memory is its own.
+            with ProcessPoolExecutor(max_workers=args.jobs, max_tasks_per_child=1) as pool:
+                rows = list(
+                    pool.map(whole, designs, [bound] * len(designs), [without] * len(designs))
+                )
         shortest: dict[str, object] = {}
         for line, _, found in rows:
             print(line, flush=True)
@@ -369,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     shortest: dict[str, object] = {}
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for (design, prop), (line, found) in zip(
-            bugs, pool.map(find, *zip(*bugs, strict=True), [bound] * len(bugs)), strict=True
+            bugs,
+            pool.map(find, *zip(*bugs, strict=True), [bound] * len(bugs), [without] * len(bugs)),
+            strict=True,
         ):
             print(line, flush=True)
             if found is not None:

@@ -1,7 +1,8 @@
 """The exhaustive search's benchmarks. benchmarks/exhaustive_redundancy.py:
 its counts agree with the search's own, and its sleep-set bound counts a
 commuting pair once and nothing else. benchmarks/exhaustive_speed.py
---where-time: it times the search as the search runs."""
+--where-time: it times the search as the search runs; --without switches
+one shortcut off and changes nothing else."""
 
 from __future__ import annotations
 
@@ -77,3 +78,18 @@ def test_where_time_splits_a_search_as_the_search_runs_it(capsys: pytest.Capture
     # Each part is charged only its own time: none is negative, none counted twice.
     shares = [int(m) for m in re.findall(r"s +(-?\d+)%$", out, re.MULTILINE)]
     assert len(shares) == 5 and min(shares) >= 0 and 95 <= sum(shares) <= 105, shares
+
+
+def test_a_table_row_without_a_shortcut_searches_the_same_without_it() -> None:
+    """benchmarks/exhaustive_speed.py --without NAME: the row is the same
+    search, with that shortcut off (it takes no call), and says its memory."""
+    speed = _benchmark("exhaustive_speed")
+    bound = "S=2,C=1,P=1,I=1,tables=1"  # one where hugh-v1's search takes calls
+    with_it, _, found = speed.whole("hugh-v1", bound)
+    without, _, found_without = speed.whole("hugh-v1", bound, ("after_interrupt",))
+    assert found == found_without
+    assert "taken from an earlier call" in with_it
+    assert "taken from an earlier call" not in without
+    rule_calls = re.compile(r"\(([\d,]+) rule-call sequences run")
+    assert rule_calls.findall(with_it) == rule_calls.findall(without)
+    assert re.search(r"; peak \d[\d,]* MB$", without)
