@@ -22,6 +22,12 @@ that commute.) It also counts the calls that reach the same state as an
 earlier call from the same state (siblings), which no sleep set skips: the
 two calls are not the same call in another order.
 
+Last, the floor under any reduction that keeps every interleaving's end
+state (DPOR and sleep sets included): the states with nothing in flight.
+Each is where some execution within the bound ends (its operations done),
+and its teardown drain is where leaks show, so such a reduction must still
+reach each one. The other states it may skip, if it finds a way round them.
+
 Rule calls are counted, not timed: the figures do not depend on the load.
 """
 
@@ -50,6 +56,8 @@ class _Counted(Explorer):
 
     emitted: Counter[tuple[str, str]] = field(factory=Counter)
     edges: dict[int, list[tuple[Step, int]]] = field(factory=lambda: defaultdict(list))
+    # The states reached with every CPU idle: nothing in flight.
+    idle: set[bytes] = field(factory=set)
 
     def _number(self, node: Node) -> int:
         return self.index[self.cache_key(node)]
@@ -68,6 +76,8 @@ class _Counted(Explorer):
         if (len(node.children), node.ends) == (children, ends):
             return  # past the bound: not a call of the search
         self.emitted[(_kind(rule, args), outcome)] += 1
+        if out.quiescent and outcome in ("new state", "known state"):
+            self.idle.add(out.digest)
         if len(node.children) > children:
             step = Step.of(rule.name, {k: int(v) for k, v in args.items()})
             self.edges[self._number(node)].append((step, node.children[-1]))
@@ -119,6 +129,11 @@ def redundancy(design: str, bound: str) -> None:
         f"  calls to a state: {calls:,}; a one-level sleep set could skip at most "
         f"{commuting:,} ({100 * commuting / r.executed:.1f}% of the rule calls run); "
         f"{siblings:,} reach the state an earlier call from the same state reached"
+    )
+    idle = len(explorer.idle | {explorer.nodes[0].digest})
+    print(
+        f"  states with nothing in flight: {idle:,} of {r.states:,} "
+        f"({100 * idle / r.states:.0f}%), which any reduction that keeps every end state must reach"
     )
 
 

@@ -1,6 +1,7 @@
 """The exhaustive search's benchmarks. benchmarks/exhaustive_redundancy.py:
-its counts agree with the search's own, and its sleep-set bound counts a
-commuting pair once and nothing else. benchmarks/exhaustive_speed.py
+its counts agree with the search's own, its sleep-set bound counts a
+commuting pair once and nothing else, and its floor is the states whose
+CPUs are idle. benchmarks/exhaustive_speed.py
 --where-time: it times the search as the search runs; --without switches
 one shortcut off and changes nothing else."""
 
@@ -93,3 +94,16 @@ def test_a_table_row_without_a_shortcut_searches_the_same_without_it() -> None:
     rule_calls = re.compile(r"\(([\d,]+) rule-call sequences run")
     assert rule_calls.findall(with_it) == rule_calls.findall(without)
     assert re.search(r"; peak \d[\d,]* MB$", without)
+
+
+def test_the_states_with_nothing_in_flight_are_those_whose_cpus_are_idle() -> None:
+    """The floor the benchmark prints: each node replayed, its CPUs read."""
+    explorer = _benchmark()._Counted(load_designs()["hugh-v1"], parse_bound(SMALL))
+    explorer.run()
+    idle = set()
+    for node in explorer.nodes:
+        machine = explorer._replay(node.path)
+        if all(cpu.idle for cpu in machine.world.cpus):
+            idle.add(node.digest)
+    assert explorer.idle | {explorer.nodes[0].digest} == idle
+    assert 1 < len(idle) < len({node.digest for node in explorer.nodes})
