@@ -642,24 +642,25 @@ class AfterInterrupt:
 
     full: Outcome
     after: dict[int, Outcome]  # by pause, counted from the interrupt point
-    reported: int  # reports the call had made when its interrupt fired
-    stops: set[tuple[Any, ...]]  # where the outcomes left the interrupted context on top
+    stops: frozenset[tuple[Any, ...]]  # where the outcomes left the interrupted context on top
     usable: bool  # no stop had it back where this call began
 
     @classmethod
     def of(cls, full: Outcome, j: int, point: InterruptPoint) -> AfterInterrupt:
         after = {k - j: out for k, out in (full.shorter or {}).items() if k >= j}
         interrupted = (point.key.cpu, point.key.kind)
-        stops = {
+        stops = frozenset(
             where
             for out in (full, *after.values())
             for cpu, kind, where in out.tops
             if (cpu, kind) == interrupted
-        }
+        )
+        # Few sets of places recur across many keys: kept once each.
+        stops = _STOPS.setdefault(stops, stops)
+        reported = len(point.reports)  # those before the point are each call's own
         return cls(
-            _kept(full),
-            {k: _kept(out) for k, out in after.items()},
-            len(point.reports),
+            _kept(full, reported),
+            {k: _kept(out, reported) for k, out in after.items()},
             stops,
             point.start not in stops,
         )
@@ -675,14 +676,25 @@ class AfterInterrupt:
         return full
 
     def _as(self, out: Outcome, reports: list[Violation]) -> Outcome:
-        return attrs.evolve(
-            out, warnings=[*reports, *out.warnings[self.reported :]], shorter=None, reused=True
-        )
+        return attrs.evolve(out, warnings=[*reports, *out.warnings], shorter=None, reused=True)
 
 
-def _kept(out: Outcome) -> Outcome:
-    """The outcome without its machine (kept for later calls, it is never run on)."""
-    return attrs.evolve(out, machine=None, shorter=None, interrupt_keys=None)
+_STOPS: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] = {}
+
+
+def _kept(out: Outcome, reported: int) -> Outcome:
+    """The outcome as kept for later calls: without its machine (it is never
+    run on), its warnings from the interrupt point on (those before are each
+    call's own), and without where it left the CPUs' top contexts (read once,
+    into `AfterInterrupt.stops`; half the memory kept, measured)."""
+    return attrs.evolve(
+        out,
+        machine=None,
+        warnings=out.warnings[reported:],
+        shorter=None,
+        interrupt_keys=None,
+        tops=(),
+    )
 
 
 # --- helpers ----------------------------------------------------------------
