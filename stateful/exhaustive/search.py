@@ -136,6 +136,8 @@ class Explorer:
     longest_op: int = 0
     # What follows an interrupt, by the state it fired in (Pruning.after_interrupt).
     after_interrupts: dict[tuple[InterruptKey, bool], AfterInterrupt] = field(factory=dict)
+    # Their sets of stops, each kept once: few recur across many keys.
+    stop_sets: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] = field(factory=dict)
     _seq: Iterator[int] = field(factory=itertools.count)
     # A machine already replayed to the node being expanded, for its first call.
     _spare: Any = None
@@ -472,7 +474,7 @@ class Explorer:
             fired = full.digest != base.digest
             if point is not None and known is None:
                 self.after_interrupts.setdefault(
-                    (point.key, may_preempt), AfterInterrupt.of(full, j, point)
+                    (point.key, may_preempt), AfterInterrupt.of(full, j, point, self.stop_sets)
                 )
             if p.interrupts and not fired and full.fatal is None:
                 continue  # it did not fire: no callback ready there, or bh disabled
@@ -646,7 +648,15 @@ class AfterInterrupt:
     usable: bool  # no stop had it back where this call began
 
     @classmethod
-    def of(cls, full: Outcome, j: int, point: InterruptPoint) -> AfterInterrupt:
+    def of(
+        cls,
+        full: Outcome,
+        j: int,
+        point: InterruptPoint,
+        stop_sets: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] | None = None,
+    ) -> AfterInterrupt:
+        """What `full`, whose interrupt fired at j, did from there; with
+        stop_sets, its set of stops is the equal one kept there, if any."""
         after = {k - j: out for k, out in (full.shorter or {}).items() if k >= j}
         interrupted = (point.key.cpu, point.key.kind)
         stops = frozenset(
@@ -655,8 +665,8 @@ class AfterInterrupt:
             for cpu, kind, where in out.tops
             if (cpu, kind) == interrupted
         )
-        # Few sets of places recur across many keys: kept once each.
-        stops = _STOPS.setdefault(stops, stops)
+        if stop_sets is not None:
+            stops = stop_sets.setdefault(stops, stops)
         reported = len(point.reports)  # those before the point are each call's own
         return cls(
             _kept(full, reported),
@@ -677,9 +687,6 @@ class AfterInterrupt:
 
     def _as(self, out: Outcome, reports: list[Violation]) -> Outcome:
         return attrs.evolve(out, warnings=[*reports, *out.warnings], shorter=None, reused=True)
-
-
-_STOPS: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] = {}
 
 
 def _kept(out: Outcome, reported: int) -> Outcome:
