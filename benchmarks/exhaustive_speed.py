@@ -63,7 +63,7 @@ import resource
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,7 +99,7 @@ def known_bugs(only: list[str]) -> list[tuple[str, str]]:
     return [b for b in bugs if not only or b[0] in only]
 
 
-def pruning_without(names: list[str]) -> Pruning:
+def pruning_without(names: Iterable[str]) -> Pruning:
     return attrs.evolve(Pruning(), **dict.fromkeys(names, False))
 
 
@@ -110,7 +110,7 @@ def find(
     explorer = explore(
         load_designs()[design],
         parse_bound(bound),
-        pruning_without(list(without)),
+        pruning_without(without),
         stop_after=frozenset({prop}),
     )
     certain = time.perf_counter() - start
@@ -135,7 +135,7 @@ def whole(
     design: str, bound: str, without: tuple[str, ...] = ()
 ) -> tuple[str, float, dict[str, object]]:
     start = time.perf_counter()
-    r = explore(load_designs()[design], parse_bound(bound), pruning_without(list(without))).result
+    r = explore(load_designs()[design], parse_bound(bound), pruning_without(without)).result
     seconds = time.perf_counter() - start
     found = ", ".join(sorted(r.found)) or "nothing"
     shortest = {f"{design}--{prop}": _shortest(c, bound) for prop, c in r.found.items()}

@@ -681,12 +681,14 @@ class AfterInterrupt:
 
     def at(self, j: int, reports: list[Violation]) -> Outcome:
         """The same call's outcomes with its interrupt at j, after `reports`."""
-        full = self._as(self.full, reports)
-        full.shorter = {j + k: self._as(out, reports) for k, out in self.after.items()}
+        full = _taken(self.full, reports)
+        full.shorter = {j + k: _taken(out, reports) for k, out in self.after.items()}
         return full
 
-    def _as(self, out: Outcome, reports: list[Violation]) -> Outcome:
-        return attrs.evolve(out, warnings=[*reports, *out.warnings], shorter=None, reused=True)
+
+def _taken(out: Outcome, reports: list[Violation]) -> Outcome:
+    """A kept outcome as a later call takes it, after its own `reports`."""
+    return attrs.evolve(out, warnings=[*reports, *out.warnings], shorter=None, reused=True)
 
 
 def _kept(out: Outcome, reported: int) -> Outcome:
