@@ -174,6 +174,16 @@ def test_every_rule_argument_has_a_kind() -> None:
     assert {"pause", "irq", "pick"} <= kinds
 
 
+def test_the_nodes_share_equal_steps_but_a_flag_is_not_a_number() -> None:
+    explorer = Explorer(DESIGNS["upstream-6.4"], DEFAULT_BOUND)
+    flag = explorer._once(Step("pte_free_tlb", (("batch_alloc_fails", True), ("cpu", 0))))
+    again = explorer._once(Step("pte_free_tlb", (("batch_alloc_fails", True), ("cpu", 0))))
+    number = explorer._once(Step("pte_free_tlb", (("batch_alloc_fails", 1), ("cpu", 0))))
+    assert again is flag
+    assert number == flag and number is not flag  # equal to Python, another step to a replay
+    assert number.args[0][1] is not True and flag.args[0][1] is True
+
+
 # --- the fingerprint ---------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Container, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 from attrs import define, field
@@ -58,6 +58,8 @@ from stateful.machine import machine_for
 from stateful.replay import Step
 from stateful.rules import PAUSE, Rule, rules_of
 from stateful.violations import Violation
+
+_Kept = TypeVar("_Kept")
 
 
 @define(frozen=True)
@@ -128,7 +130,8 @@ class Explorer:
     frontier: list[tuple[tuple[int, ...], int, int]] = field(factory=list)
     nodes: list[Node] = field(factory=list)
     index: dict[Any, int] = field(factory=dict)  # (state, cost but its calls) -> node
-    drained: dict[bytes, list[Violation]] = field(factory=dict)
+    # The violations each state's drain reports; most report none, and () is one object.
+    drained: dict[bytes, tuple[Violation, ...]] = field(factory=dict)
     scenarios: set[tuple[Any, ...]] = field(factory=set)
     # For the soundness tests: every state reached, every violation seen (where).
     states: set[bytes] = field(factory=set)
@@ -136,6 +139,8 @@ class Explorer:
     longest_op: int = 0
     # What follows an interrupt, by the state it fired in (Pruning.after_interrupt).
     after_interrupts: dict[tuple[InterruptKey, bool], AfterInterrupt] = field(factory=dict)
+    # The steps, scenarios and costs the nodes hold, each kept once (_once).
+    kept: dict[tuple[Any, Any], Any] = field(factory=dict)
     # Their sets of stops, each kept once: few recur across many keys.
     stop_sets: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] = field(factory=dict)
     _seq: Iterator[int] = field(factory=itertools.count)
@@ -267,6 +272,11 @@ class Explorer:
         if self.pruning.symmetry:
             return set(self.states)
         return {trial.state_of(self._replay(n.path), True) for n in self.nodes}
+
+    def _once(self, value: _Kept) -> _Kept:
+        """The equal value kept already, if any: the nodes' steps, scenarios
+        and costs recur, and each node would otherwise hold its own copy."""
+        return self.kept.setdefault((value, _types(value)), value)
 
     @staticmethod
     def cache_key(node: Node) -> tuple[Any, ...]:
@@ -525,11 +535,14 @@ class Explorer:
         )
         if not cost.within(self.bound):
             return
-        step = Step.of(rule.name, {k: _plain_value(v) for k, v in args.items()})
+        cost = self._once(cost)
+        step = self._once(Step.of(rule.name, {k: _plain_value(v) for k, v in args.items()}))
         path = (*node.path, step)
         scenario = node.scenario
         if operation:
-            scenario = (*scenario, (rule.name, *sorted((k, v) for k, v in step.args if _object(k))))
+            scenario = self._once(
+                (*scenario, (rule.name, *sorted((k, v) for k, v in step.args if _object(k))))
+            )
         self.scenarios.add(scenario)
         if out.fatal is not None:
             node.ends += 1
@@ -558,7 +571,7 @@ class Explorer:
             except Violation as violation:
                 found.append(violation)
             found = list(machine.world.reports[seen:]) + found
-            self.drained[digest] = found
+            self.drained[digest] = tuple(found)
         for violation in self.drained[digest]:
             self._found(violation, path, cost, in_drain=True)
 
@@ -716,6 +729,16 @@ def _plain(fixed: dict[str, Any], has_pause: bool, has_irq: bool) -> dict[str, A
     if has_irq:
         args["irq"] = 0
     return args
+
+
+def _types(value: Any) -> Any:
+    """The types of what value holds: a step with True and one with 1 are
+    equal, but not the same step."""
+    if isinstance(value, Step):
+        return _types(value.args)
+    if isinstance(value, tuple):
+        return tuple(_types(v) for v in value)
+    return type(value)
 
 
 def _plain_value(v: Any) -> Any:
