@@ -51,6 +51,11 @@ of a cache of quiescent worlds to restart from.
 known bugs run with that pruning or shortcut of stateful.exhaustive.Pruning
 switched off, for a same-day comparison of what it saves in time and memory.
 
+--progress SECONDS: with --table (unsharded), each design's search prints a
+line on stderr every SECONDS (the cost order it has reached, the rule calls
+run, the states, its peak resident memory so far): a run past the default
+bound takes hours.
+
 Interleavings per second are rule-call sequences run per second.
 """
 
@@ -64,7 +69,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,7 @@ from typing import Any
 import attrs
 
 from designs.registry import load_designs
+from stateful import workers
 from stateful.exhaustive import DEFAULT_BOUND, Counterexample, Pruning, explore, parse_bound
 from stateful.exhaustive import trial as exhaustive_trial
 from stateful.exhaustive.search import Explorer
@@ -132,15 +137,25 @@ def find(
 
 
 def whole(
-    design: str, bound: str, without: tuple[str, ...] = ()
+    design: str, bound: str, without: tuple[str, ...] = (), every: float = 0.0
 ) -> tuple[str, float, dict[str, object]]:
     start = time.perf_counter()
-    r = explore(load_designs()[design], parse_bound(bound), pruning_without(without)).result
+    r = explore(
+        load_designs()[design],
+        parse_bound(bound),
+        pruning_without(without),
+        progress=_progress if every else None,
+        progress_every=every,
+    ).result
     seconds = time.perf_counter() - start
     found = ", ".join(sorted(r.found)) or "nothing"
     shortest = {f"{design}--{prop}": _shortest(c, bound) for prop, c in r.found.items()}
     line = f"{design:<22} {seconds:8.1f} s  {r.counts()}; found: {found}; peak {_peak_mb():,} MB"
     return line, seconds, shortest
+
+
+def _progress(line: str) -> None:
+    print(f"{line}; peak {_peak_mb():,} MB", file=sys.stderr, flush=True)
 
 
 def _peak_mb() -> int:
@@ -159,7 +174,7 @@ def sharded(
     b = parse_bound(bound)
     plans = {d: shards(load_designs()[d], b, depth) for d in designs}
     work = [(d, s) for d, (parts, _) in plans.items() for s in parts]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with workers.pool(jobs) as pool:
         results = list(pool.map(_shard, *zip(*work, strict=True)))
     rows = []
     for design, (parts, prefix) in plans.items():
@@ -367,7 +382,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help="search with this pruning or shortcut off (a field of Pruning)",
     )
+    parser.add_argument(
+        "--progress",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --table (unsharded): a progress line per design on stderr every SECONDS",
+    )
     args = parser.parse_args(argv)
+    if args.progress and (not args.table or args.shard_depth):
+        parser.error("--progress applies to --table (unsharded)")
     if args.without and (args.pruning or args.where_time or args.shard_depth):
         parser.error("--without applies to --table (unsharded) and to the known bugs")
     without = tuple(args.without)
@@ -387,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = sharded(designs, bound, args.shard_depth, args.jobs)
         else:
             # A fresh process per design, so that its peak memory is its own.
-            with ProcessPoolExecutor(max_workers=args.jobs, max_tasks_per_child=1) as pool:
+            with workers.pool(args.jobs, max_tasks_per_child=1) as pool:
+                n = len(designs)
                 rows = list(
-                    pool.map(whole, designs, [bound] * len(designs), [without] * len(designs))
+                    pool.map(whole, designs, [bound] * n, [without] * n, [args.progress] * n)
                 )
         shortest: dict[str, object] = {}
         for line, _, found in rows:
@@ -408,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     bugs = known_bugs(args.design)
     shortest: dict[str, object] = {}
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with workers.pool(args.jobs) as pool:
         for (design, prop), (line, found) in zip(
             bugs,
             pool.map(find, *zip(*bugs, strict=True), [bound] * len(bugs), [without] * len(bugs)),

@@ -36,13 +36,13 @@ import random
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import hypothesis.core
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from designs.registry import load_designs
+from stateful import workers
 from stateful.budget import DEFAULT_EXAMPLES, DEFAULT_STEPS
 from stateful.machine import FAILURES, KernelMachine, machine_for
 from stateful.replay import minimize
@@ -135,7 +135,7 @@ def main_survey(args: argparse.Namespace) -> int:
         for n in names
         for seed in args.seeds
     ]
-    with ProcessPoolExecutor(args.jobs) as pool:
+    with workers.pool(args.jobs) as pool:
         results = list(pool.map(one_survey, *zip(*jobs, strict=True)))
     print(f"{'design':<14} {'seeds':>5} {'median s':>9}  known property: seeds found in")
     for name in names:
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in args.seeds
             ]
     results = []
-    with ProcessPoolExecutor(args.jobs) as pool:
+    with workers.pool(args.jobs) as pool:
         for r in pool.map(one, *zip(*jobs, strict=True)):
             results.append(r)
             took = "missed" if r[4] is None else f"{r[4]:.1f} s, {r[3]} examples"

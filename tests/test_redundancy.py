@@ -3,7 +3,8 @@ its counts agree with the search's own, its sleep-set bound counts a
 commuting pair once and nothing else, and its floor is the states whose
 CPUs are idle. benchmarks/exhaustive_speed.py
 --where-time: it times the search as the search runs; --without switches
-one shortcut off and changes nothing else."""
+one shortcut off and changes nothing else; --progress tells how a search
+goes and changes nothing else."""
 
 from __future__ import annotations
 
@@ -94,6 +95,28 @@ def test_a_table_row_without_a_shortcut_searches_the_same_without_it() -> None:
     rule_calls = re.compile(r"\(([\d,]+) rule-call sequences run")
     assert rule_calls.findall(with_it) == rule_calls.findall(without)
     assert re.search(r"; peak \d[\d,]* MB$", without)
+
+
+def test_a_table_row_with_progress_is_the_same_row_and_says_so_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """benchmarks/exhaustive_speed.py --table --progress SECONDS: lines on
+    stderr as the search goes, with its memory; the row is the same."""
+    speed = _benchmark("exhaustive_speed")
+    quiet, _, found = speed.whole("hugh-v1", SMALL)
+    assert capsys.readouterr().err == ""
+    told, _, found_told = speed.whole("hugh-v1", SMALL, (), 1e-9)
+    lines = capsys.readouterr().err.splitlines()
+    assert found == found_told
+    counts = re.compile(r"\d[\d,]* scenarios, .*? states;")  # the time and rate left out
+    assert counts.findall(quiet) == counts.findall(told) != []
+    assert len(lines) > 1
+    assert all(
+        re.match(r"hugh-v1: exhaustive at .* run, .*; peak \d[\d,]* MB$", ln) for ln in lines
+    )
+    with pytest.raises(SystemExit):
+        speed.main(["--progress", "5"])  # a usage error: it applies to --table
+    assert "--progress applies to --table" in capsys.readouterr().err
 
 
 def test_the_states_with_nothing_in_flight_are_those_whose_cpus_are_idle() -> None:
