@@ -24,6 +24,7 @@ from stateful.exhaustive import (
     PROVED,
     BoundError,
     Pruning,
+    estimate,
     explore,
     parse_bound,
     too_large,
@@ -127,9 +128,18 @@ def test_a_bound_too_large_says_so_with_its_estimate() -> None:
     refusal = too_large([design], parse_bound("S=6,C=4"))
     assert refusal is not None
     assert "estimated at" in refusal and "scenarios" in refusal
+    assert "over-counts" in refusal  # a guard, and it says so
     run = _pgfrag("--exhaustive", "--bound", "S=6,C=4", "--design", "upstream-6.4", "-n", "0")
     assert run.returncode == 4, run.stdout + run.stderr
     assert "estimated at" in run.stderr and "--bound-confirm" in run.stderr
+
+
+@pytest.mark.parametrize("bound", ["S=2", "S=1,C=1,P=2", "S=1,C=2,P=1"])
+def test_the_estimate_over_counts_what_the_search_runs(bound: str) -> None:
+    """What the refusal claims, checked on small bounds, one per axis grown."""
+    design = DESIGNS["upstream-6.4"]
+    b = parse_bound(bound)
+    assert estimate(design, b).runs > explore(design, b).result.executed
 
 
 def test_the_default_bound_is_not_refused() -> None:
