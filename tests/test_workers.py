@@ -13,15 +13,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A pool whose one worker reports its pid, then sleeps as a long search would.
+# A pool whose one worker, once in its job, tells its pid and sleeps as a
+# long search would: killed then, the parent leaves a worker that is busy,
+# not one that would see its queue closed and leave on its own.
 SCRIPT = """
 import os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from stateful import workers
 
+def search():
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
 pool = workers.pool(1) if sys.argv[1] == "workers" else ProcessPoolExecutor(1)
-print(pool.submit(os.getpid).result(), flush=True)
-pool.submit(time.sleep, 60)
+pool.submit(search)
 time.sleep(60)
 """
 
@@ -50,12 +55,16 @@ def _worker_after_parent_killed(kind: str, wait: float) -> tuple[int, bool]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_dies_with_the_benchmark_that_started_it() -> None:
-    _, alive = _worker_after_parent_killed("workers", wait=5)
+    worker, alive = _worker_after_parent_killed("workers", wait=5)
+    _reap(worker, alive)
     assert not alive
     # The control: concurrent.futures' own worker outlives its parent.
     orphan, alive = _worker_after_parent_killed("plain", wait=1)
-    try:
-        assert alive
-    finally:
-        if alive:
-            os.kill(orphan, signal.SIGKILL)
+    _reap(orphan, alive)
+    assert alive
+
+
+def _reap(pid: int, alive: bool) -> None:
+    """Leave no process behind, whatever the test finds."""
+    if alive:
+        os.kill(pid, signal.SIGKILL)
