@@ -618,7 +618,8 @@ class Explorer:
         self._last_progress = now
         order = self.frontier[0][0] if self.frontier else ()
         self.progress(
-            f"{self.design_cls.name}: exhaustive at {order}: {self.result.executed:,} run, "
+            f"{self.design_cls.name}: exhaustive at {_cost_words(order)}: "
+            f"{self.result.executed:,} run, "
             f"{len(self.frontier):,} queued, {len(self.states):,} states, "
             f"{now - self._start:.0f} s; found: {', '.join(sorted(self.result.found)) or 'none'}"
         )
@@ -729,6 +730,16 @@ def _plain(fixed: dict[str, Any], has_pause: bool, has_irq: bool) -> dict[str, A
     if has_irq:
         args["irq"] = 0
     return args
+
+
+def _cost_words(order: tuple[int, ...]) -> str:
+    """A cost order (Cost.order) as words: how far a search by cost has come."""
+    if not order:
+        return "its end"
+    names = ("operation", "preemption", "interrupt", "rule call")
+    return ", ".join(
+        f"{n} {name}{'' if n == 1 else 's'}" for n, name in zip(order, names, strict=True)
+    )
 
 
 def _types(value: Any) -> Any:
