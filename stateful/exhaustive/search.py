@@ -139,10 +139,9 @@ class Explorer:
     longest_op: int = 0
     # What follows an interrupt, by the state it fired in (Pruning.after_interrupt).
     after_interrupts: dict[tuple[InterruptKey, bool], AfterInterrupt] = field(factory=dict)
-    # The steps, scenarios and costs the nodes hold, each kept once (_once).
+    # The steps, scenarios and costs the nodes hold, and the sets of stops
+    # the after_interrupts hold, each kept once (_once): they recur.
     kept: dict[tuple[Any, Any], Any] = field(factory=dict)
-    # Their sets of stops, each kept once: few recur across many keys.
-    stop_sets: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] = field(factory=dict)
     _seq: Iterator[int] = field(factory=itertools.count)
     # A machine already replayed to the node being expanded, for its first call.
     _spare: Any = None
@@ -274,8 +273,8 @@ class Explorer:
         return {trial.state_of(self._replay(n.path), True) for n in self.nodes}
 
     def _once(self, value: _Kept) -> _Kept:
-        """The equal value kept already, if any: the nodes' steps, scenarios
-        and costs recur, and each node would otherwise hold its own copy."""
+        """The equal value kept already, if any: each node (or outcome kept
+        after an interrupt) would otherwise hold its own copy."""
         return self.kept.setdefault((value, _types(value)), value)
 
     @staticmethod
@@ -484,7 +483,7 @@ class Explorer:
             fired = full.digest != base.digest
             if point is not None and known is None:
                 self.after_interrupts.setdefault(
-                    (point.key, may_preempt), AfterInterrupt.of(full, j, point, self.stop_sets)
+                    (point.key, may_preempt), AfterInterrupt.of(full, j, point, self._once)
                 )
             if p.interrupts and not fired and full.fatal is None:
                 continue  # it did not fire: no callback ready there, or bh disabled
@@ -667,10 +666,10 @@ class AfterInterrupt:
         full: Outcome,
         j: int,
         point: InterruptPoint,
-        stop_sets: dict[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]] | None = None,
+        once: Callable[[frozenset[tuple[Any, ...]]], frozenset[tuple[Any, ...]]] | None = None,
     ) -> AfterInterrupt:
         """What `full`, whose interrupt fired at j, did from there; with
-        stop_sets, its set of stops is the equal one kept there, if any."""
+        `once`, its set of stops is the equal one `once` keeps, if any."""
         after = {k - j: out for k, out in (full.shorter or {}).items() if k >= j}
         interrupted = (point.key.cpu, point.key.kind)
         stops = frozenset(
@@ -679,8 +678,8 @@ class AfterInterrupt:
             for cpu, kind, where in out.tops
             if (cpu, kind) == interrupted
         )
-        if stop_sets is not None:
-            stops = stop_sets.setdefault(stops, stops)
+        if once is not None:
+            stops = once(stops)
         reported = len(point.reports)  # those before the point are each call's own
         return cls(
             _kept(full, reported),
