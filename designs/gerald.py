@@ -46,7 +46,7 @@ from stateful.kernel import api as k
 class Gerald(Upstream64):
     name = "gerald"
     title = "upstream-6.4 + HH bits; deferred halves never relinked"
-    source = "linux-mm, Gerald Schaefer, 14 Jun 2023, reply to the HH-bit rework"
+    source = "linux-s390, Gerald Schaefer, 14 Jun 2023, reply to the HH-bit rework"
     known = {
         "list-corruption": "a page pte_free_defer left off pgtable_list is list_del()ed "
         "when its other half is freed: list_del without list_add, as Gerald feared",

@@ -57,7 +57,7 @@ from stateful.kernel.world import World
 class HughHH(Design):
     name = "hugh-hh"
     title = "HH bits; __tlb_remove_table relinks under mm->context.lock"
-    source = "linux-mm, Hugh Dickins, 13 Jun 2023, [PATCH 07/12] rework (seed thread)"
+    source = "linux-s390, Hugh Dickins, 13 Jun 2023, [PATCH 07/12] rework (seed thread)"
     known = {
         "deadlock": "softirq __tlb_remove_table spins on mm->context.lock held by "
         "tlb_flush_mm_lazy's plain spin_lock on the same CPU",

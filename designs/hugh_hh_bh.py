@@ -1,8 +1,10 @@
 """hugh-hh-bh: hugh-hh with Gerald Schaefer's spin_lock_bh fix for the other users.
 
-Source:   linux-mm, Gerald Schaefer's reply to Hugh Dickins' HH-bit rework,
-          quoted by Hugh on 15 Jun 2023 (seed thread): __tlb_flush_mm_lazy and gmap
-          take mm->context.lock with spin_lock_bh.
+Source:   linux-s390, Gerald Schaefer, 15 Jun 2023, "Re: [PATCH 07/12] s390:
+          add pte_free_defer(), with use of mmdrop_async()", Message-ID
+          <20230615141132.63ac6e67@thinkpad-T15>, his reply to Hugh Dickins'
+          HH-bit rework, which Hugh quotes the same day (seed thread):
+          __tlb_flush_mm_lazy and gmap take mm->context.lock with spin_lock_bh.
 Audit:    hugh-hh (designs/hugh_hh.py, with its differences and the posted
           pte_free_half slip) plus the diff: __tlb_flush_mm_lazy takes and
           releases mm->context.lock with spin_lock_bh/spin_unlock_bh. The
@@ -28,7 +30,7 @@ from stateful.kernel import api as k
 class HughHHBh(HughHH):
     name = "hugh-hh-bh"
     title = "hugh-hh, with spin_lock_bh for every user of mm->context.lock"
-    source = "linux-mm, Gerald Schaefer's spin_lock_bh diff, quoted by Hugh on 15 Jun 2023 (seed)"
+    source = "linux-s390, Gerald Schaefer, 15 Jun 2023, spin_lock_bh diff (seed thread)"
     known = {
         "use-after-free": "unstable mm: __tlb_remove_table locks page->pt_mm after the mm "
         "it saw alive has exited and been freed; the lock flavour does not help",
