@@ -6,11 +6,10 @@ Audit:    matches the C as far as the model reaches: page_table_alloc
           allocates a page; page_table_free and __tlb_remove_table free it
           (pagetable_pte_dtor_free); pte_free_tlb hands it to the mmu_gather;
           pte_free_defer is call_rcu(pte_free_now) followed by
-          WARN_ON_ONCE(mm_has_pgste(mm)) (a later stable fix removed that
-          warning: it fires on a valid case). Differences:
-  - mm_has_pgste is read as the model's one PGSTE flag (mm_alloc_pgste):
-    the model does not tell an mm that allocates PGSTE tables from one that
-    has them;
+          WARN_ON_ONCE(mm_has_pgste(mm)) (a later stable fix, 5647f61ad917,
+          removed that warning: it fires on a valid case, which the model
+          does not reach: it has no KVM, so mm_has_pgste is never true).
+          Differences:
   - pgtable_pte_ctor/dtor, arch_set_page_dat, memset64, allocation failure,
     gmap_unlink and the CRST case of __tlb_remove_table are left out, as in
     upstream-6.4 (see its header).
@@ -56,7 +55,7 @@ class FullPage68(Design):
     def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         yield from k.call_rcu(table.page.rcu_head, self.pte_free_now)
         # THP is not allowed in KVM guests: warn if a PGSTE table gets here.
-        pgste = yield from k.mm_alloc_pgste(mm)
+        pgste = yield from k.mm_has_pgste(mm)
         yield from k.WARN_ON_ONCE(pgste, "pte_free_defer: mm_has_pgste(mm)")
 
     def pte_free_now(self, head: k.PageRcuHead) -> k.Steps[None]:

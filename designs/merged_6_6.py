@@ -17,7 +17,11 @@ Audit:    matches the posted C:
   - page_table_free and __tlb_remove_table end in page_table_release_check,
     then `TestClearPageActive ? call_rcu(pte_free_now) : pte_free_now()`;
   - pte_free_defer: SetPageActive, page_table_free, then
-    WARN_ON_ONCE(mm_alloc_pgste(mm)).
+    WARN_ON_ONCE(mm_has_pgste(mm)). As posted in v3 it read
+    mm_alloc_pgste(mm); "[PATCH v3 07/13 fix]" (Message-ID
+    <3bc095ba-a180-ce3b-82b1-2bfc64612f3@google.com>: Claudio "finds warning
+    on mm_has_pgste() more useful than on mm_alloc_pgste()") was folded in
+    before the merge, and v6.6 has mm_has_pgste.
   page_table_release_check (CONFIG_DEBUG_VM) is `if (!mask &&
   list_empty(&page->lru)) return; dump_page(...)`: modelled with C's
   short-circuit (list_empty is read only when the byte is 0). The kernel
@@ -34,9 +38,14 @@ Verdicts (expected): every property held.
     page is freed only after a grace period, so early-reuse cannot happen;
   - __tlb_remove_table never touches the mm or a lock.
 Cost:     a deferred page's free half is wasted until both halves are gone.
-Choice:   pte_free_defer is never called on a PGSTE mm (s390 disables THP
-          there, so khugepaged never retracts its page tables); the merged
-          WARN_ON_ONCE(mm_alloc_pgste) is kept and would report bad-bits.
+Not reached: the model has no KVM (s390_enable_sie never runs, so
+          mm_has_pgste is never true), and the WARN never fires here. On
+          real hardware it does, on a valid path: khugepaged retracts a table
+          of an mm whose has_pgste is set before its VMAs are marked
+          VM_NOHUGEPAGE; removed by 5647f61ad917 ("s390/mm: Remove possible
+          false-positive warning in pte_free_defer()", 2025, Cc stable 6.6+).
+          An mm that only allocates PGSTE tables (mm_alloc_pgste) keeps THP,
+          and its 4K tables do reach pte_free_defer here, as in the kernel.
 """
 
 from __future__ import annotations
@@ -89,5 +98,5 @@ class Merged66(Upstream64):
         yield from k.SetPageActive(table.page)
         yield from k.hook("page_table_free", mm, table)
         # page_table_free does not do the gmap_unlink of page_table_free_rcu.
-        pgste = yield from k.mm_alloc_pgste(mm)
-        yield from k.WARN_ON_ONCE(pgste, "pte_free_defer: mm has pgste")
+        pgste = yield from k.mm_has_pgste(mm)
+        yield from k.WARN_ON_ONCE(pgste, "pte_free_defer: mm_has_pgste(mm)")

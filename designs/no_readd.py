@@ -45,8 +45,9 @@ Left out, as in upstream-6.4 (see its header): pgtable_pte_page_ctor/dtor,
   __tlb_remove_table's case 0x00. page_table_release_check is v6.4's (no
   list_empty test: no list). PGSTE mms use a whole 4K page as in v6.4 and
   never touch the pointer; pte_free_defer keeps merged-6.6's
-  WARN_ON_ONCE(mm_alloc_pgste(mm)). __tlb_flush_mm_lazy: v6.4's plain
-  spin_lock, since no path here takes mm->context.lock in softirq.
+  WARN_ON_ONCE(mm_has_pgste(mm)) (not mm_alloc_pgste, which is true for
+  mms that keep THP, so khugepaged does call pte_free_defer there).
+  __tlb_flush_mm_lazy: v6.4's plain spin_lock, since no path here takes mm->context.lock in softirq.
 Verdicts (expected, before the machine ran): every property held.
   - double-alloc, early-reuse: the only half ever handed out a second time
     is none; the upper half goes out once, from the pointer cleared in the
@@ -188,8 +189,8 @@ class NoReadd(Design):
     def pte_free_defer(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         yield from k.SetPageActive(table.page)
         yield from k.hook("page_table_free", mm, table)
-        pgste = yield from k.mm_alloc_pgste(mm)
-        yield from k.WARN_ON_ONCE(pgste, "pte_free_defer: mm has pgste")
+        pgste = yield from k.mm_has_pgste(mm)
+        yield from k.WARN_ON_ONCE(pgste, "pte_free_defer: mm_has_pgste(mm)")
 
     def tlb_flush_mm_lazy(self, mm: k.MMStruct) -> k.Steps[None]:
         yield from k.spin_lock(mm.context.lock)

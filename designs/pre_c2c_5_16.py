@@ -8,8 +8,11 @@ Source:   v5.16 arch/s390/mm/pgalloc.c page_table_free, as the fix's stable
           0x11U), and has no second atomic_xor_bits after the unlock.
 Rule:     upstream-6.4 (designs/upstream_6_4.py) in every other hook.
 Audit:    page_table_free matches the v5.16 C as the backport's context and
-          removed lines show it; the rest is upstream-6.4, with that module's
-          differences. Choice: the other hooks are v6.4's, not v5.16's, so
+          removed lines show it: pgtable_pte_page_dtor and __free_page at
+          once, with no page_table_release_check (a later addition; it
+          could not fire there, the byte being 0 at both frees); the rest
+          is upstream-6.4, with that module's differences. Choice: the
+          other hooks are v6.4's, not v5.16's, so
           that this design differs from upstream-6.4 in the fix alone
           (designs.md, "pre-c2c-5.16"); the model does not claim v5.16's other
           functions were the same.
@@ -49,9 +52,8 @@ class PreC2c516(Upstream64):
     def page_table_free(self, mm: k.MMStruct, table: k.Table) -> k.Steps[None]:
         page = table.page
         if (yield from k.mm_alloc_pgste(mm)):
-            mask = yield from k.atomic_xor_bits(page, 0x03 << 24)
-            mask >>= 24
-            yield from self.page_table_release(page, 0x03, mask)
+            yield from k.atomic_xor_bits(page, 0x03 << 24)
+            yield from k.free_page(page)
             return
         bit = table.bit
         assert bit is not None
@@ -63,4 +65,5 @@ class PreC2c516(Upstream64):
         yield from self.free_list_step(mm, page, mask, tail=False)
         yield from k.spin_unlock_bh(mm.context.lock)
         if mask == 0:
-            yield from self.page_table_release(page, 1 << bit, mask)
+            # No page_table_release_check: v5.16 had none.
+            yield from k.free_page(page)

@@ -132,8 +132,9 @@ class PageTables:
     def collapsible_tables(self) -> list[tuple[MMStruct, Table]]:
         """Tables khugepaged may retract: under a file VMA that the file's
         i_mmap tree still holds, of an mm that passes its racy exit test.
-        s390 disables THP in mms with PGSTEs (KVM guests), so pte_free_defer
-        never sees their tables (see README)."""
+        An mm that allocates PGSTE tables is no exception: only KVM's
+        s390_enable_sie disables THP, and retract_page_tables does not look
+        at the VMA's flags anyway (see README)."""
         out = []
         for t in self._recent(self.installed):
             vma = self.installed[t]
@@ -142,7 +143,6 @@ class PageTables:
                 vma.file is not None
                 and vma in vma.file.i_mmap
                 and mm.mm_users > 0
-                and not mm.context.has_pgste
                 and t not in self.retracting
             ):
                 out.append((mm, t))

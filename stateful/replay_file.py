@@ -44,7 +44,9 @@ FORMAT_VERSION = 1
 # The kernel model's version. Bump it with any change to the kernel model or
 # to the machine's rules that changes what a recorded rule sequence does, and
 # record the files in replays/ again (`pytest` writes them).
-MODEL_VERSION = 5  # 5: a page freed with PG_active set is a Bad page state (bad-bits), and leaks
+# 5: a page freed with PG_active set is a Bad page state (bad-bits), and leaks;
+# 6: khugepaged retracts the tables of an mm with PGSTEs too (only KVM disables THP).
+MODEL_VERSION = 6
 
 _FIELDS = ("format", "format_version", "model_version", "design", "property", "machine", "steps")
 

@@ -8,6 +8,7 @@ built from the changed source and searched; nothing is looked up.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -502,7 +503,9 @@ def test_a_page_left_pg_active_is_killed_by_the_bad_page_state_check(operator: s
     a plain PageActive, or the test dropped) frees a page with the flag set:
     the kernel's "Bad page state" at free, two operations and a grace period
     in, where the unmutated design reaches nothing."""
-    m = _mutant("no-readd", "page_table_release", 180, operator)
+    where = Path(inspect.getfile(DESIGNS["no-readd"]))
+    line = _line("k.TestClearPageActive(page)", after="def page_table_release", path=where)
+    m = _mutant("no-readd", "page_table_release", line, operator)
     v = _judge("no-readd", m)
     assert (v.kind, v.property) == (KILLED, "bad-bits"), v
     assert "Bad page state" in v.detail and "flags: (active)" in v.detail

@@ -42,6 +42,13 @@ class MMContext:
 
     lock: SpinLock
     pgtable_list: ListHead
+    # mm_alloc_pgste(): every page table is a 4K one with PGSTEs. Set when
+    # the mm is created (the vm.allocate_pgste sysctl, or an ELF with
+    # PT_S390_PGSTE); it does not disable THP, so khugepaged collapses there.
+    alloc_pgste: bool = False
+    # mm_has_pgste(): s390_enable_sie() has run (KVM_CREATE_VM), which also
+    # marks the VMAs VM_NOHUGEPAGE. Not modelled: KVM never starts, so this
+    # stays False (README, "What the model takes as given").
     has_pgste: bool = False
     flush_mm: bool = False
     arch: dict[str, Any] = field(factory=dict)  # a design's own per-mm state
@@ -71,7 +78,7 @@ class MMStruct(KObject):
         mm.context = MMContext(
             lock=SpinLock(f"&{name}->context.lock", "&mm->context.lock", container=mm),
             pgtable_list=ListHead(f"{name}->context.pgtable_list", container=mm),
-            has_pgste=pgste,
+            alloc_pgste=pgste,
         )
         mm.mmap_lock = RwSemaphore(f"&{name}->mmap_lock", "&mm->mmap_lock", container=mm)
         mm.pmd_ptl = SpinLock(f"pmd_lockptr({name})", "ptlock_ptr(ptdesc)", container=mm)
@@ -81,6 +88,14 @@ class MMStruct(KObject):
 def mm_alloc_pgste(mm: MMStruct) -> Steps[bool]:
     w = current.world()
     w.access(mm, f"mm_alloc_pgste({mm})")
+    value = mm.context.alloc_pgste
+    yield None
+    return value
+
+
+def mm_has_pgste(mm: MMStruct) -> Steps[bool]:
+    w = current.world()
+    w.access(mm, f"mm_has_pgste({mm})")
     value = mm.context.has_pgste
     yield None
     return value
