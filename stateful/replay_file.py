@@ -45,7 +45,9 @@ FORMAT_VERSION = 1
 # to the machine's rules that changes what a recorded rule sequence does, and
 # record the files in replays/ again (`pytest` writes them).
 # 5: a page freed with PG_active set is a Bad page state (bad-bits), and leaks;
-# 6: khugepaged retracts the tables of an mm with PGSTEs too (only KVM disables THP).
+# 6: khugepaged retracts the tables of an mm with PGSTEs too (only KVM disables THP);
+#    __free_page frees only when put_page_testzero reaches 0 (fragment bits left: the
+#    page leaks); lockdep is off after its first report or a Bad page state.
 MODEL_VERSION = 6
 
 _FIELDS = ("format", "format_version", "model_version", "design", "property", "machine", "steps")

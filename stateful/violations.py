@@ -2,7 +2,10 @@
 
 Each is raised at the step where the violation happens, worded like the
 kernel checker it mirrors, so that the last line of a race diagram reads
-like the splat a developer would see in dmesg.
+like the splat a developer would see in dmesg. Where the kernel has no
+checker that would see it there (a freed page's struct page written, a
+page-table page leaked, a design's own impossible bits), the message says
+what happened and that the kernel reports nothing at that point.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class EarlyReuse(Violation):
 
 class Leak(Violation):
     property = "leak"
-    checker = "kmemleak"
+    checker = "the drain's leak check (kmemleak, for an mm_struct)"
 
 
 VIOLATIONS: tuple[type[Violation], ...] = (

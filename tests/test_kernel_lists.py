@@ -92,8 +92,8 @@ def test_list_add_of_a_listed_page_is_list_corruption(second_list: bool) -> None
     run_task(w, k.list_add(page, head))
     with pytest.raises(
         ListCorruption,
-        match=rf"list_add double add: new=P0->lru is already on pgtable_list; "
-        rf"list_add_tail to {other.name}",
+        match=rf"list_add_tail of P0->lru, already on pgtable_list: list_add_tail to "
+        rf"{other.name} corrupts both lists",
     ):
         run_task(w, k.list_add_tail(page, other))
 

@@ -165,7 +165,7 @@ def _c2c_race(name: str) -> Page:
 
 
 def test_the_c2c_race_is_a_use_after_free_without_the_temporary_pp() -> None:
-    with pytest.raises(UseAfterFree, match=r"use-after-free in list_del\(P0->lru\)"):
+    with pytest.raises(UseAfterFree, match=r"use-after-free of struct page in list_del\(P0->lru\)"):
         _c2c_race("pre-c2c-5.16")
 
 

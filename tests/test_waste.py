@@ -17,13 +17,13 @@ from tests.test_measures import _cli
 
 
 class RemovesTwice(Upstream64):
-    """A broken design: __tlb_remove_table frees the page twice."""
+    """A broken design: a page whose halves are both gone is freed twice."""
 
     name = "test-removes-twice"
 
-    def tlb_remove_table(self, tagged: k.Tagged) -> k.Steps[None]:
-        yield from k.free_page(tagged.page)
-        yield from k.free_page(tagged.page)
+    def page_table_release(self, page: k.Page, half: int = 0, mask: int = 0) -> k.Steps[None]:
+        yield from k.free_page(page)
+        yield from k.free_page(page)
 
 
 @pytest.mark.parametrize("name", list(WASTE_WORKLOADS))

@@ -76,14 +76,16 @@ def _check_add(page: Page, head: ListHead, fn: str) -> None:
     _access_head(head, f"{fn}({page}->lru, {head})")
     if page.lru is Lru.LISTED:
         _corrupt(
-            f"list_add double add: new={page}->lru is already on {page.list_of}; "
-            f"{fn} to {head} corrupts both lists",
+            f"{fn} of {page}->lru, already on {page.list_of}: {fn} to {head} corrupts "
+            "both lists (CONFIG_DEBUG_LIST's 'list_add double add' catches it only "
+            "next to where it is added; otherwise a later list operation reports it)",
             f"{fn}({page}->lru, {head})",
         )
     elif page.lru is Lru.RCU_QUEUED:
         _corrupt(
             f"{fn}({page}->lru) overwrites {page}->rcu_head, which is queued by call_rcu: "
-            "ODEBUG: active rcu_head clobbered, the RCU callback list is corrupted",
+            "the RCU callback list is corrupt (the kernel checks nothing here: "
+            "rcu_do_batch later calls a list pointer as the callback)",
             f"{fn}({page}->lru, {head})",
         )
 

@@ -59,7 +59,7 @@ def spin_lock_init(lock: SpinLock) -> Steps[None]:
 
 def _lockdep_acquire(lock: SpinLock, ctx: Context) -> None:
     w = current.world()
-    if not w.config.prove_locking:
+    if not w.config.prove_locking or not w.debug_locks:
         return
     usage = w.lock_usage.setdefault(lock.lock_class, LockUsage())
     where = f"{ctx!r} at step {w.steps}"
@@ -67,8 +67,8 @@ def _lockdep_acquire(lock: SpinLock, ctx: Context) -> None:
         usage.in_softirq = usage.in_softirq or where
     elif ctx.bh_enabled:
         usage.softirq_on = usage.softirq_on or where
-    if usage.in_softirq and usage.softirq_on and not w.lockdep_reported.get(lock.lock_class):
-        w.lockdep_reported[lock.lock_class] = True
+    if usage.in_softirq and usage.softirq_on:
+        w.debug_locks_off()  # print_usage_bug: lockdep is off after its first splat
         new, old = (
             ("IN-SOFTIRQ-W", "SOFTIRQ-ON-W") if ctx.in_softirq else ("SOFTIRQ-ON-W", "IN-SOFTIRQ-W")
         )

@@ -41,6 +41,9 @@ class KObject:
 @define(eq=False, repr=False)
 class Page(KObject):
     refbyte: int = 0
+    # The ordinary reference count below the fragment byte: 1 from alloc_page
+    # until __free_page's put_page_testzero.
+    count: int = 1
     lru: Lru = Lru.POISONED
     list_of: ListHead | None = None
     # The union of struct page's page-table fields: pt_mm, pt_list (typesafe-rcu)
@@ -125,16 +128,29 @@ FLAGS_CHECK_AT_FREE = frozenset({"Active"})
 
 
 def free_page(page: Page) -> Steps[None]:
-    """__free_page(): the last reference to a page table page is dropped."""
+    """__free_page(): put_page_testzero drops the page's reference, and the
+    page goes back to the allocator only if the whole _refcount reaches 0."""
     w = current.world()
     ctx = current.context()
-    if page.freed:
+    whole = refcount_of(page)
+    if page.freed or whole == 0:
+        # put_page_testzero's VM_BUG_ON_PAGE (CONFIG_DEBUG_VM); KASAN does
+        # not catch a page freed twice.
         w.report(
             DoubleFree,
-            f"BUG: KASAN: double-free in __free_page: {page} was already freed "
-            f"by {page.freed_where}",
+            f"page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0) in "
+            f"__free_page({page}): it was already freed by {page.freed_where}",
             where=f"__free_page({page})",
         )
+    whole -= 1
+    if whole:
+        # Fragment bits left in the byte: the count does not reach 0, and
+        # the page is never freed. Nothing reports it; it leaks.
+        page.refbyte, page.count = whole >> REFCOUNT_SHIFT, whole & ((1 << REFCOUNT_SHIFT) - 1)
+        w.trace_step(f"__free_page({page}): _refcount {whole:#x}, not 0: not freed")
+        yield None
+        return
+    page.count = 0
     checked = sorted(page.flags & FLAGS_CHECK_AT_FREE)
     if checked and not page.freed:
         # free_pages_prepare(): bad_page() reports it and the page is not
@@ -145,6 +161,7 @@ def free_page(page: Page) -> Steps[None]:
             "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set",
             where=f"__free_page({page})",
         )
+        w.debug_locks_off()  # bad_page(): add_taint(TAINT_BAD_PAGE, LOCKDEP_NOW_UNRELIABLE)
         w.trace_step(f"__free_page({page}): bad page, leaked")
         yield None
         return
@@ -156,15 +173,13 @@ def free_page(page: Page) -> Steps[None]:
     yield None
 
 
-# The low bits of a page-table page's _refcount: its ordinary reference
-# count, 1 from alloc_page until __free_page (the fragment bits live above).
-PAGE_REFCOUNT = 1
+# The fragment byte's place in _refcount, above the ordinary count (Page.count).
 REFCOUNT_SHIFT = 24
 
 
 def refcount_of(page: Page) -> int:
     """The whole page->_refcount: the fragment byte over the ordinary count."""
-    return (page.refbyte << REFCOUNT_SHIFT) | PAGE_REFCOUNT
+    return (page.refbyte << REFCOUNT_SHIFT) | page.count
 
 
 def atomic_read(page: Page) -> Steps[int]:
@@ -271,7 +286,7 @@ def TestClearPageFlag(page: Page, flag: str) -> Steps[bool]:  # noqa: N802
 def read_table(table: Table) -> Steps[None]:
     """A lockless walker reads the entries of a page table."""
     w = current.world()
-    w.access(table.page, f"pte_offset_map({table})")
+    w.access(table.page, f"pte_offset_map({table})", contents=True)
     current.context().seen_tables.add(table)
     w.trace_step(f"read ptes of {table}")
     yield None

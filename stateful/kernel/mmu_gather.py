@@ -135,7 +135,7 @@ def _tlb_table_flush(tlb: MmuGather) -> Steps[None]:
 
     def tlb_remove_table_rcu(head: RcuHead) -> Steps[None]:
         w = current.world()
-        w.access(batch.page, "tlb_remove_table_rcu")
+        w.access(batch.page, "tlb_remove_table_rcu", contents=True)
         for table in batch.tables:
             yield from _hand_to_arch(mm, table)
         yield from free_page(batch.page)

@@ -58,7 +58,9 @@ class World:
     rcu: Rcu = field(factory=Rcu)
     trace: Trace = field(factory=Trace)
     lock_usage: dict[str, LockUsage] = field(factory=dict)
-    lockdep_reported: dict[str, bool] = field(factory=dict)
+    # debug_locks: lockdep runs until its first report, or until a Bad page
+    # state taints the kernel (LOCKDEP_NOW_UNRELIABLE); then it checks nothing.
+    debug_locks: bool = True
     contention: Counter[str] = field(factory=Counter)
     acquisitions: Counter[str] = field(factory=Counter)
     mms: list[MMStruct] = field(factory=list)
@@ -289,6 +291,9 @@ class World:
             if ctx is None or cpu is not ctx.cpu:
                 self.trace.add(cpu.id, False, 0, text, "ipi")
 
+    def debug_locks_off(self) -> None:
+        self.debug_locks = False
+
     def report(self, cls: type[Violation], message: str, where: str = "") -> None:
         """Raise (or record) a violation. `where` is the access that broke,
         for the diagram, when the primitive did not get to show its step."""
@@ -311,25 +316,41 @@ class World:
 
     # --- the checks -------------------------------------------------------
 
-    def access(self, obj: KObject, what: str) -> None:
-        if obj.freed:
-            is_mm = isinstance(obj, MMStruct)
-            kind = "slab-use-after-free" if is_mm else "use-after-free"
-            ctx = self.current
-            now = f"; its memory now holds {obj.reused_by}" if is_mm and obj.reused_by else ""
+    def access(self, obj: KObject, what: str, contents: bool = False) -> None:
+        """An access to obj by the running context. For a page, `contents`
+        says it touches the page's memory (a table's entries), which KASAN
+        poisons when the page is freed; otherwise it touches its struct page
+        (_refcount, flags, lru, rcu_head, pt_mm), which KASAN never poisons."""
+        if not obj.freed:
+            return
+        ctx = self.current
+        if isinstance(obj, Page) and not contents:
+            # The use-after-free is the design's all the same: the page
+            # allocator owns the page, and links it through the same lru.
             self.report(
                 UseAfterFree,
-                f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by "
-                f"{obj.freed_where}{now}",
+                f"use-after-free of struct page in {what} by {ctx!r}: {obj} was freed by "
+                f"{obj.freed_where}, and the page allocator owns it (no KASAN report: "
+                "struct page is never poisoned, so the kernel goes on here, silently)",
                 where=what,
             )
+            return
+        is_mm = isinstance(obj, MMStruct)
+        kind = "slab-use-after-free" if is_mm else "use-after-free"
+        now = f"; its memory now holds {obj.reused_by}" if is_mm and obj.reused_by else ""
+        self.report(
+            UseAfterFree,
+            f"BUG: KASAN: {kind} in {what} by {ctx!r}: {obj} was freed by {obj.freed_where}{now}",
+            where=what,
+        )
 
     def check_bits(self, page: Page) -> None:
         problem = self.design.bad_bits(page.refbyte)
         if problem:
             self.report(
                 BadBits,
-                f"WARNING: impossible {page}->_refcount upper byte {page.refbyte:#04x}: {problem}",
+                f"{page}->_refcount upper byte {page.refbyte:#04x}, impossible by the design's "
+                f"own rules: {problem} (the kernel checks nothing here)",
             )
 
     # --- page-table ownership and pte_free_defer --------------------------
@@ -340,7 +361,7 @@ class World:
 
     def claim_table(self, table: Table, owner: str) -> None:
         """page_table_alloc returned `table` to `owner`."""
-        self.access(table.page, f"page_table_alloc() -> {table}")
+        self.access(table.page, f"page_table_alloc() -> {table}", contents=True)
         for key in self._keys(table):
             if key in self.owned:
                 held, by = self.owned[key]
