@@ -142,6 +142,8 @@ def free_page(page: Page) -> Steps[None]:
             f"__free_page({page}): it was already freed by {page.freed_where}",
             where=f"__free_page({page})",
         )
+        yield None
+        return
     whole -= 1
     if whole:
         # Fragment bits left in the byte: the count does not reach 0, and

@@ -86,17 +86,17 @@ class MMStruct(KObject):
 
 
 def mm_alloc_pgste(mm: MMStruct) -> Steps[bool]:
-    w = current.world()
-    w.access(mm, f"mm_alloc_pgste({mm})")
-    value = mm.context.alloc_pgste
-    yield None
-    return value
+    return (yield from _pgste_flag(mm, "mm_alloc_pgste", "alloc_pgste"))
 
 
 def mm_has_pgste(mm: MMStruct) -> Steps[bool]:
+    return (yield from _pgste_flag(mm, "mm_has_pgste", "has_pgste"))
+
+
+def _pgste_flag(mm: MMStruct, fn: str, member: str) -> Steps[bool]:
     w = current.world()
-    w.access(mm, f"mm_has_pgste({mm})")
-    value = mm.context.has_pgste
+    w.access(mm, f"{fn}({mm})")
+    value: bool = getattr(mm.context, member)
     yield None
     return value
 

@@ -164,12 +164,23 @@ def kmem_cache_free(cache: KmemCache, obj: SlabObject) -> Steps[None]:
     """kmem_cache_free(cache, obj): the slab empties (one object per slab). One step."""
     w = current.world()
     ctx = current.context()
-    w.access(obj, f"kmem_cache_free({cache}, {obj})")
-    if not obj.allocated:
+    if obj.freed and not cache.typesafe_by_rcu:
+        # ____kasan_slab_free finds the object poisoned: a double-free report.
         w.report(
             DoubleFree,
-            f"BUG: KASAN: double-free in kmem_cache_free({cache}, {obj}): it was already "
-            f"freed by {obj.freed_by}",
+            f"BUG: KASAN: double-free in kmem_cache_free({cache}, {obj}): it was freed by "
+            f"{obj.freed_where}",
+            where=f"kmem_cache_free({cache}, {obj})",
+        )
+    w.access(obj, f"kmem_cache_free({cache}, {obj})")
+    if not obj.allocated:
+        # A SLAB_TYPESAFE_BY_RCU object: KASAN skips such a cache, and SLUB's
+        # freelist check sees the object it is handed already at the head of
+        # the freelist (one object per slab here).
+        w.report(
+            DoubleFree,
+            f"kernel BUG at mm/slub.c: set_freepointer: BUG_ON(object == fp): "
+            f"kmem_cache_free({cache}, {obj}) of an object already freed by {obj.freed_by}",
             where=f"kmem_cache_free({cache}, {obj})",
         )
     assert obj.cache is cache and obj.slab is not None, f"{obj} is not from {cache}"
