@@ -129,6 +129,18 @@ def test_a_page_freed_with_fragment_bits_left_is_not_freed_but_leaks() -> None:
         check_leaks(w)
 
 
+def test_freeing_again_a_page_whose_free_was_refused_is_double_free() -> None:
+    """A Bad page state leaves the page unfreed with a _refcount of 0: a second
+    __free_page is put_page_testzero's VM_BUG_ON_PAGE, which says so."""
+    w = make_world(continue_after=["bad-bits"])
+    page = new_page(w)
+    run_task(w, k.SetPageActive(page))
+    run_task(w, k.free_page(page), label="first")
+    assert not page.freed and len(w.reports) == 1
+    with pytest.raises(DoubleFree, match=r"in __free_page\(P0\): its _refcount is 0 already"):
+        run_task(w, k.free_page(page), cpu=1, label="second")
+
+
 def test_freeing_two_pages_once_each_is_fine() -> None:
     w = make_world()
     pages = [new_page(w), new_page(w)]

@@ -38,8 +38,8 @@ def machine_world(design: str, ncpus: int = 2, **config: object) -> tuple[World,
     return World.for_design(DESIGNS[design], kconfig), ops.PageTables()
 
 
-def new_mm(w: World, pt: ops.PageTables, name: str = "mm0") -> MMStruct:
-    mm = w.run_to_end(w.cpus[0], "fork", ops.mm_create(w, pt, name, False))
+def new_mm(w: World, pt: ops.PageTables, name: str = "mm0", pgste: bool = False) -> MMStruct:
+    mm = w.run_to_end(w.cpus[0], "fork", ops.mm_create(w, pt, name, pgste))
     assert isinstance(mm, MMStruct)
     return mm
 
@@ -348,8 +348,8 @@ def test_khugepaged_retracts_a_table_of_an_mm_with_pgstes(design: str) -> None:
     and each design's pte_free_defer takes its PGSTE path: here, to the end,
     with nothing reported and the page freed after a grace period."""
     w, pt = machine_world(design)
-    mm = w.run_to_end(w.cpus[0], "fork", ops.mm_create(w, pt, "mm0", True))
-    assert isinstance(mm, MMStruct) and mm.context.alloc_pgste and not mm.context.has_pgste
+    mm = new_mm(w, pt, pgste=True)
+    assert mm.context.alloc_pgste and not mm.context.has_pgste
     table = fault(w, pt, mm, ops.FILE)
     assert table.bit is None  # a whole 4K page
     assert pt.collapsible_tables() == [(mm, table)]
@@ -366,8 +366,7 @@ def test_the_merged_warning_reads_mm_has_pgste_not_mm_alloc_pgste(design: str) -
     model never sets: set by hand, the warning fires, as 5647f61ad917 says it
     does on real hardware."""
     w, pt = machine_world(design, continue_after=frozenset({"bad-bits"}))
-    mm = w.run_to_end(w.cpus[0], "fork", ops.mm_create(w, pt, "mm0", True))
-    assert isinstance(mm, MMStruct)
+    mm = new_mm(w, pt, pgste=True)
     table = fault(w, pt, mm, ops.FILE)
     mm.context.has_pgste = True
     w.run_to_end(w.cpus[1], "khugepaged", ops.defer(w, pt, mm, table))

@@ -139,7 +139,12 @@ def free_page(page: Page) -> Steps[None]:
         w.report(
             DoubleFree,
             f"page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0) in "
-            f"__free_page({page}): it was already freed by {page.freed_where}",
+            f"__free_page({page}): "
+            + (
+                f"it was already freed by {page.freed_where}"
+                if page.freed
+                else "its _refcount is 0 already (the page was not freed: it leaked)"
+            ),
             where=f"__free_page({page})",
         )
         yield None
@@ -154,7 +159,7 @@ def free_page(page: Page) -> Steps[None]:
         return
     page.count = 0
     checked = sorted(page.flags & FLAGS_CHECK_AT_FREE)
-    if checked and not page.freed:
+    if checked:
         # free_pages_prepare(): bad_page() reports it and the page is not
         # freed: it leaks, as in the kernel.
         w.report(
