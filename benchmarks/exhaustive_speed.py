@@ -51,6 +51,12 @@ of a cache of quiescent worlds to restart from.
 known bugs run with that pruning or shortcut of stateful.exhaustive.Pruning
 switched off, for a same-day comparison of what it saves in time and memory.
 
+--operation NAME (repeatable): with --table (unsharded), search only these
+operation rules of the machine (the scheduling rules always): what is proved
+is proved for them only. A positive control for one path, where another
+path to the same bug would be met first (pre-c2c-5.16's race through the
+loser of pmd_install, without MADV_DONTNEED's page_table_free).
+
 --progress SECONDS: with --table (unsharded), each design's search prints a
 line on stderr every SECONDS (the cost order it has reached, the rule calls
 run, the states, its peak resident memory so far): a run past the default
@@ -83,6 +89,8 @@ from stateful.exhaustive.search import Explorer
 from stateful.exhaustive.shard import Shard, counts, merge, shards
 from stateful.exhaustive.shard import search as search_shard
 from stateful.fingerprint import StateError, fingerprint
+from stateful.machine import KernelMachine
+from stateful.rules import rules_of
 
 POSITIVE_CONTROL = ("pre-c2c-5.16", "use-after-free")
 PRUNING_BOUND = "S=1,C=1,P=1,I=1,tables=1,boot=1,mms=1,exits=0,pgste=0,batch=0"
@@ -137,7 +145,11 @@ def find(
 
 
 def whole(
-    design: str, bound: str, without: tuple[str, ...] = (), every: float = 0.0
+    design: str,
+    bound: str,
+    without: tuple[str, ...] = (),
+    every: float = 0.0,
+    operations: frozenset[str] | None = None,
 ) -> tuple[str, float, dict[str, object]]:
     start = time.perf_counter()
     r = explore(
@@ -146,6 +158,7 @@ def whole(
         pruning_without(without),
         progress=_progress if every else None,
         progress_every=every,
+        operations=operations,
     ).result
     seconds = time.perf_counter() - start
     found = ", ".join(sorted(r.found)) or "nothing"
@@ -389,7 +402,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="with --table (unsharded): a progress line per design on stderr every SECONDS",
     )
+    operation_rules = sorted(r.name for r in rules_of(KernelMachine) if r.operation)
+    parser.add_argument(
+        "--operation",
+        action="append",
+        default=[],
+        choices=operation_rules,
+        metavar="NAME",
+        help="with --table (unsharded): search only these operations",
+    )
     args = parser.parse_args(argv)
+    if args.operation and (not args.table or args.shard_depth):
+        parser.error("--operation applies to --table (unsharded)")
     if args.progress and (not args.table or args.shard_depth):
         parser.error("--progress applies to --table (unsharded)")
     if args.without and (args.pruning or args.where_time or args.shard_depth):
@@ -403,7 +427,12 @@ def main(argv: list[str] | None = None) -> int:
         for design in args.design or ["upstream-6.4"]:
             where_time(design, bound)
         return 0
-    print(f"bound: {parse_bound(bound)}" + (f"; without {', '.join(without)}" if without else ""))
+    operations = frozenset(args.operation) or None
+    print(
+        f"bound: {parse_bound(bound)}"
+        + (f"; without {', '.join(without)}" if without else "")
+        + (f"; operations {', '.join(sorted(operations))} only" if operations else "")
+    )
     if args.table:
         designs = args.design or list(load_designs())
         start = time.perf_counter()
@@ -414,7 +443,14 @@ def main(argv: list[str] | None = None) -> int:
             with workers.pool(args.jobs, max_tasks_per_child=1) as pool:
                 n = len(designs)
                 rows = list(
-                    pool.map(whole, designs, [bound] * n, [without] * n, [args.progress] * n)
+                    pool.map(
+                        whole,
+                        designs,
+                        [bound] * n,
+                        [without] * n,
+                        [args.progress] * n,
+                        [operations] * n,
+                    )
                 )
         shortest: dict[str, object] = {}
         for line, _, found in rows:

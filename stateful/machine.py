@@ -420,6 +420,18 @@ class KernelMachine(RuleBasedStateMachine):
         label = f"fault({v}){' THP' if huge else ''}: page_table_alloc({m})"
         self._op_rule(cpu, pause, irq, label, ops.alloc(self.world, self.pt, m, v, huge))
 
+    @precondition(lambda self: self._can_alloc() and bool(self.pt.populating))
+    @rule(cpu=PICK, fault=PICK, pause=PAUSE, irq=IRQ)
+    @recorded
+    def pmd_install_race(self, cpu: int, fault: int, pause: int, irq: int) -> None:
+        """A page fault on the addresses of a fault in flight that found its
+        pmd none and has not populated it: both allocate a table, and the one
+        that finds the pmd populated pte_frees its own (no spinlock held)."""
+        pmd = _pick(self.pt.populating, fault)
+        m = pmd.vma.mm
+        label = f"fault({pmd.vma}){' THP' if pmd.thp else ''}, the same pmd: page_table_alloc({m})"
+        self._op_rule(cpu, pause, irq, label, ops.alloc(self.world, self.pt, m, pmd=pmd))
+
     @precondition(lambda self: self._can_start() and bool(self.pt.deposits()))
     @rule(cpu=PICK, table=PICK, pause=PAUSE, irq=IRQ)
     @recorded

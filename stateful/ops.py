@@ -6,7 +6,10 @@ own exclusion (stateful/kernel/rwsem.py, mm.py, vma.py, file.py), not from
 a list of bans:
 
   page fault      a thread of the mm; the VMA's per-VMA read lock, or mmap_lock
-                  for read when that is refused; __pte_alloc or a THP's deposit
+                  for read when that is refused; __pte_alloc or a THP's deposit.
+                  Two faults on one pmd both allocate; pmd_install (or the THP
+                  fault's own check) lets the first in, and the other pte_frees
+                  its table with no spinlock held
   MADV_DONTNEED   a thread; mmap_lock for read; zap_huge_pmd frees the THP's
                   deposited table with pte_free, under the pmd lock
   munmap          a thread; mmap_lock for write to detach the range (its VMA
@@ -75,6 +78,16 @@ T = TypeVar("T")
 ANON, FILE = 0, 1  # an mm's VMAs, in address order: the heap below the file mapping
 
 
+@define(eq=False)
+class Pmd:
+    """A pmd that a fault found none in (pte_alloc's pmd_none): every fault
+    on it allocates a table, and the first to take the pmd lock installs its own."""
+
+    vma: VmArea
+    thp: bool  # a THP fault in anonymous memory: the winner deposits its table
+    populated: bool = False
+
+
 @define
 class PageTables:
     """Per mm: its VMAs and the tables under them, and what is in flight."""
@@ -84,6 +97,9 @@ class PageTables:
     deposited: dict[Table, VmArea] = field(factory=dict)  # a THP's table, not in any pmd
     unmapping: set[Table] = field(factory=set)  # a munmap (or zap) of its range is in flight
     retracting: set[Table] = field(factory=set)  # a retract_page_tables is after it
+    # pmds a fault in flight found none in and has not populated yet, most
+    # recent first: another fault on the same addresses may race it there.
+    populating: list[Pmd] = field(factory=list)
     # Most recently used first: the machine's picks count from the front, so
     # the simplest pick (0) is the object last touched, as in real workloads
     # where one task keeps working on its own mm and its newest tables.
@@ -222,32 +238,62 @@ def _unlock_vma(mm: MMStruct, vma: VmArea, per_vma: bool) -> k.Steps[None]:
 
 
 def alloc(
-    w: World, pt: PageTables, mm: MMStruct, vma: VmArea | None = None, thp: bool = False
-) -> k.Steps[Table]:
+    w: World,
+    pt: PageTables,
+    mm: MMStruct,
+    vma: VmArea | None = None,
+    thp: bool = False,
+    pmd: Pmd | None = None,
+) -> k.Steps[Table | None]:
     """A page fault in vma (the file mapping unless told): __pte_alloc, or
-    with thp in anonymous memory, the THP's table for pgtable_trans_huge_deposit."""
+    with thp in anonymous memory, the THP's table for pgtable_trans_huge_deposit.
+    With pmd, a fault on the pmd another fault in flight is populating (its
+    VMA and kind); it returns the table it installed, or None."""
+    if pmd is not None:
+        vma, thp = pmd.vma, pmd.thp
     where = vma if vma is not None else pt.vmas[mm][FILE]
-    return (yield from _thread(mm, _fault(w, pt, mm, where, thp)))
+    return (yield from _thread(mm, _fault(w, pt, mm, where, thp, pmd)))
 
 
-def _fault(w: World, pt: PageTables, mm: MMStruct, vma: VmArea, thp: bool) -> k.Steps[Table]:
+def _fault(
+    w: World, pt: PageTables, mm: MMStruct, vma: VmArea, thp: bool, pmd: Pmd | None
+) -> k.Steps[Table | None]:
     pt.touch(mm)
     per_vma = yield from _lock_vma(mm, vma)
-    table = yield from w.hook("page_table_alloc", mm)
-    w.claim_table(table, f"{mm}")
-    if thp and vma.file is None:
-        # Under the pmd lock, with the huge pmd set: only a zap of the THP frees it.
-        yield from _step(w, mm, f"pgtable_trans_huge_deposit({mm}, {table})")
-        pt.deposited[table] = vma
-    else:
-        # pmd_install under the pmd lock: the pmd was none. (A fault that lost
-        # this race would pte_free its table; MADV_DONTNEED's zap below
-        # stands for every pte_free of a table no walker can reach.)
-        yield from _step(w, mm, f"pmd_populate({mm}, {table})")
-        pt.installed[table] = vma
-    pt.touch(table, mm)
+    huge = thp and vma.file is None
+    if pmd is None:
+        pmd = Pmd(vma, huge)
+        pt.populating.insert(0, pmd)
+    installed = None
+    if not pmd.populated:  # pte_alloc: only a pmd still none needs a table
+        table = yield from w.hook("page_table_alloc", mm)
+        w.claim_table(table, f"{mm}")
+        if (yield from _install(w, pt, mm, pmd, table)):
+            installed = table
     yield from _unlock_vma(mm, vma, per_vma)
-    return table
+    return installed
+
+
+def _install(w: World, pt: PageTables, mm: MMStruct, pmd: Pmd, table: Table) -> k.Steps[bool]:
+    """Under the pmd lock (one step: it holds nothing else), the pmd is
+    tested and, if still none, populated: with the table (pmd_install), or
+    with the huge pmd, the table deposited. A fault that finds it populated
+    frees its table once the lock is dropped: pte_free, with no spinlock held."""
+    if not pmd.populated:
+        pmd.populated = True
+        pt.populating.remove(pmd)
+        if pmd.thp:
+            pt.deposited[table] = pmd.vma
+            yield from _step(w, mm, f"pgtable_trans_huge_deposit({mm}, {table})")
+        else:
+            pt.installed[table] = pmd.vma
+            yield from _step(w, mm, f"pmd_populate({mm}, {table})")
+        pt.touch(table, mm)
+        return True
+    yield from _step(w, mm, f"pmd_install({mm}, {table}): populated already")
+    w.release_table(table)
+    yield from w.hook("page_table_free", mm, table)
+    return False
 
 
 def reader(w: World, pt: PageTables, mm: MMStruct, table: Table) -> k.Steps[None]:

@@ -48,7 +48,9 @@ FORMAT_VERSION = 1
 # 6: khugepaged retracts the tables of an mm with PGSTEs too (only KVM disables THP);
 #    __free_page frees only when put_page_testzero reaches 0 (fragment bits left: the
 #    page leaks); lockdep is off after its first report or a Bad page state.
-MODEL_VERSION = 6
+# 7: two faults on one pmd (pmd_install_race): the loser pte_frees its table
+#    under no spinlock; pmd_install tests and populates within one step.
+MODEL_VERSION = 7
 
 _FIELDS = ("format", "format_version", "model_version", "design", "property", "machine", "steps")
 

@@ -12,7 +12,9 @@ checks it there:
 - no task runs in an mm whose mm_users is 0: no fault starts in its exit;
 - munmap and exit_mmap flag flush_mm and take mm->context.lock in
   __tlb_flush_mm_lazy at tlb_finish_mmu, where Gerald's hang trace shows
-  the holder.
+  the holder;
+- two faults on one pmd both allocate, and the one that loses pmd_install
+  pte_frees its table holding no spinlock, so a softirq may run inside it.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from stateful.kernel.memory import Table
 from stateful.kernel.mm import MMStruct
 from stateful.kernel.world import KernelConfig, World
 from stateful.machine import MachineConfig, machine_for
+from stateful.replay import Step, replay
 from stateful.trace import Event
-from stateful.violations import Deadlock
+from stateful.violations import Deadlock, UseAfterFree
 
 DESIGNS = load_designs()
 
@@ -372,3 +375,121 @@ def test_the_merged_warning_reads_mm_has_pgste_not_mm_alloc_pgste(design: str) -
     w.run_to_end(w.cpus[1], "khugepaged", ops.defer(w, pt, mm, table))
     said = [str(r) for r in w.reports]
     assert any("mm_has_pgste(mm)" in s for s in said), said
+
+
+# --- two faults on one pmd ----------------------------------------------------------
+
+
+def _hook_seen_holding(w: World, ctx: Context, hook: str) -> list[str]:
+    """Step ctx to the entry of `hook` and return the spinlocks it holds there."""
+    advance_past(w, ctx, hook)
+    return [str(lock) for lock in ctx.held]
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+@pytest.mark.parametrize("thp", [False, True])
+def test_the_fault_that_loses_pmd_install_pte_frees_its_table_unlocked(
+    design: str, thp: bool
+) -> None:
+    """Both faults found the pmd none and allocated; the second to take the
+    pmd lock finds it populated and frees its own table once the lock is
+    dropped (__pte_alloc's loser; a THP fault's `unlock_release`): with no
+    spinlock held and bh enabled, so an RCU callback may run inside it."""
+    w, pt = machine_world(design)
+    mm = new_mm(w, pt)
+    vma = pt.vmas[mm][ops.ANON if thp else ops.FILE]
+    first = w.start_task(w.cpus[0], "fault", ops.alloc(w, pt, mm, vma, thp))
+    advance_past(w, first, f"page_table_alloc({mm})")
+    assert len(pt.populating) == 1
+    second = w.start_task(w.cpus[1], "fault", ops.alloc(w, pt, mm, pmd=pt.populating[0]))
+    w.run(second)
+    assert second.done and pt.populating == []
+    assert _hook_seen_holding(w, first, f"page_table_free({mm}, ") == []
+    assert first.bh_disabled == 0
+    w.run(first)
+    assert first.done
+    assert index(w, 0, f"pmd_install({mm}, ") < index(w, 0, f"page_table_free({mm}, ")
+    assert pt.count() == 1
+    drain.drain(w, pt)
+    assert w.reports == []
+
+
+def test_a_fault_that_finds_the_pmd_populated_allocates_nothing() -> None:
+    """pte_alloc tests pmd_none first: a fault that took its VMA lock after
+    the other fault populated the pmd has no table to allocate."""
+    w, pt = machine_world("upstream-6.4")
+    mm = new_mm(w, pt)
+    first = w.start_task(w.cpus[0], "fault", ops.alloc(w, pt, mm))
+    advance_past(w, first, f"page_table_alloc({mm})")
+    pmd = pt.populating[0]
+    second = w.start_task(w.cpus[1], "fault", ops.alloc(w, pt, mm, pmd=pmd))
+    w.run(first)
+    assert first.done and pmd.populated
+    w.run(second)
+    assert second.done and second.result is None
+    assert not any(e.cpu == 1 and e.text.startswith("page_table_alloc") for e in w.trace.events)
+
+
+def test_the_machine_races_a_fault_only_on_a_pmd_a_fault_in_flight_found_none() -> None:
+    machine = machine_for(DESIGNS["upstream-6.4"], None, MachineConfig(initial_mms=1))()
+    assert not precondition_holds(machine, "pmd_install_race")
+    machine.page_table_alloc(cpu=0, mm=0, vma=0, thp=False, pause=2, irq=0)
+    assert precondition_holds(machine, "pmd_install_race")
+    machine.pmd_install_race(cpu=0, fault=0, pause=0, irq=0)
+    assert not precondition_holds(machine, "pmd_install_race")
+    machine.resume(which=0, pause=0, irq=0)
+    said = [e.text.strip() for e in machine.world.trace.events]
+    assert said.count("page_table_alloc(mm0)") == 2
+    assert "pmd_install(mm0, P0.hi): populated already" in said
+    machine.teardown()
+    assert machine.world.reports == []
+
+
+def _c2c_through_the_loser() -> list[Step]:
+    """c2c224932fd0's race, with the loser's unlocked page_table_free as the
+    free: the loser took the upper half of P0, whose lower half munmap hands
+    to RCU; its page_table_free clears its AA bit, and the other CPU's
+    softirq frees the lower half, and the page with it, before the list_del
+    (bh is disabled there, so the interrupt's callbacks run on the other CPU)."""
+    return [
+        Step.of(
+            "page_table_alloc", {"cpu": 0, "mm": 0, "vma": 1, "thp": False, "pause": 0, "irq": 0}
+        ),
+        # After its page_table_alloc, before pmd_install.
+        Step.of(
+            "page_table_alloc", {"cpu": 0, "mm": 0, "vma": 0, "thp": False, "pause": 8, "irq": 0}
+        ),
+        Step.of(
+            "pte_free_tlb", {"cpu": 0, "table": 0, "batch_alloc_fails": False, "pause": 0, "irq": 0}
+        ),
+        Step.of("pmd_install_race", {"cpu": 0, "fault": 0, "pause": 0, "irq": 0}),
+        # Inside the loser's page_table_free, after its atomic_xor_bits.
+        Step.of("resume", {"which": 0, "pause": 0, "irq": 4}),
+    ]
+
+
+def test_the_loser_of_pmd_install_races_tlb_remove_table_as_before_c2c224932fd0() -> None:
+    """The positive control for the unlocked free: pre-c2c-5.16 has no
+    temporary PP, and the loser's page_table_free lists a page the other
+    half's __tlb_remove_table has freed."""
+    machine_cls = machine_for(DESIGNS["pre-c2c-5.16"], None, MachineConfig(initial_mms=1))
+    out = replay(machine_cls, _c2c_through_the_loser())
+    assert out.skipped_at == []
+    assert isinstance(out.violation, UseAfterFree), out.violation
+    said = [e.text.strip() for e in out.machine.world.trace.events]
+    assert said.index("pmd_install(mm0, P0.hi): populated already") < said.index("__free_page(P0)")
+    assert str(out.violation).startswith("use-after-free of struct page in list_del(P0->lru)")
+
+
+def test_upstreams_temporary_pp_covers_the_loser_of_pmd_install() -> None:
+    """The same rule calls on upstream-6.4: its page_table_free sets the
+    temporary PP bit under the lock, so the softirq leaves the page alone."""
+    machine_cls = machine_for(DESIGNS["upstream-6.4"], None, MachineConfig(initial_mms=1))
+    out = replay(machine_cls, _c2c_through_the_loser())
+    assert out.skipped_at == [] and out.violation is None and out.other is None
+    said = [e.text.strip() for e in out.machine.world.trace.events]
+    freeing = said.index("page_table_free(mm0, P0.hi)")
+    assert said.index("pmd_install(mm0, P0.hi): populated already") < freeing
+    # The softirq ran inside it, as in pre-c2c-5.16's run, and the page
+    # was freed by the loser, last.
+    assert freeing < said.index("__tlb_remove_table(P0.lo)") < said.index("__free_page(P0)")

@@ -135,3 +135,21 @@ def test_the_states_with_nothing_in_flight_are_those_whose_cpus_are_idle() -> No
             idle.add(node.digest)
     assert explorer.idle | {explorer.nodes[0].digest} == idle
     assert 1 < len(idle) < len({node.digest for node in explorer.nodes})
+
+
+def test_a_table_row_over_some_operations_searches_only_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """benchmarks/exhaustive_speed.py --table --operation NAME: a positive
+    control for one path. Without munmap, hugh-v1's list corruption (a
+    pte_free_tlb after a fault) cannot happen; an unknown name is a usage error."""
+    speed = _benchmark("exhaustive_speed")
+    _, _, every = speed.whole("hugh-v1", SMALL)
+    _, _, faults = speed.whole("hugh-v1", SMALL, operations=frozenset({"page_table_alloc"}))
+    assert "hugh-v1--list-corruption" in every and faults == {}
+    with pytest.raises(SystemExit):
+        speed.main(["--table", "--operation", "no_such_rule"])
+    assert "invalid choice: 'no_such_rule'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        speed.main(["--operation", "page_table_alloc"])
+    assert "--operation applies to --table" in capsys.readouterr().err
