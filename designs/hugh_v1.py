@@ -16,6 +16,12 @@ Verdicts (expected):
     tlb_flush_mm_lazy takes it with plain spin_lock, softirqs enabled;
   - deadlock: that softirq spins on the lock tlb_flush_mm_lazy holds on the
     same CPU.
+          Beyond the default run (met by its random survey once in 6,000
+          runs under other draws, so not in `known`; replays/beyond-known/):
+  - double-alloc, bad-bits: the second half's pte_free_defer rewrites
+    page->pt_mm while the first half's callback is due; a softirq that runs
+    it in between, before the second call_rcu, frees the wrong half, which
+    is handed out again and freed again by the second callback.
 Audit:    matches the posted C. pte_free_defer: mmgrab(mm); page->pt_mm =
           mm + half; call_rcu(&page->rcu_head, pte_free_now). pte_free_now:
           decode page->pt_mm, page_table_free(mm, table), mmdrop_async(mm).
