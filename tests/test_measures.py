@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
 
 from designs.full_page_6_8 import FullPage68
@@ -23,8 +19,7 @@ from stateful.measures import (
     memory_workload,
     render_measures,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.benchmark_helpers import load_benchmark
 
 
 class GlobalPgtableLock(Upstream64):
@@ -161,17 +156,8 @@ def test_the_table_fits_100_columns_and_names_its_command(
     assert "upstream-6.4: pte_free_defer: not offered" in table
 
 
-def _cli() -> ModuleType:
-    """benchmarks/ is no package: load the script as a module."""
-    spec = importlib.util.spec_from_file_location("measures_cli", ROOT / "benchmarks/measures.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli().main(["--seed", "2", "--design", "full-page-6.8"]) == 0
+    assert load_benchmark("measures").main(["--seed", "2", "--design", "full-page-6.8"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("$ python benchmarks/measures.py --seed 2 --design full-page-6.8\n")
     assert "full-page-6.8" in out and "upstream-6.4" not in out
@@ -179,7 +165,7 @@ def test_cli_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_refuses_an_unknown_design(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        _cli().main(["--design", "no-such-design"])
+        load_benchmark("measures").main(["--design", "no-such-design"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown design 'no-such-design'" in err

@@ -8,29 +8,16 @@ goes and changes nothing else."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from designs.registry import load_designs
 from stateful.exhaustive import parse_bound
 from stateful.replay import Step
+from tests.benchmark_helpers import load_benchmark
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = "S=1,C=1,P=1,I=1,tables=1"
-
-
-def _benchmark(name: str = "exhaustive_redundancy") -> ModuleType:
-    """benchmarks/ is no package: load the script as a module."""
-    path = ROOT / f"benchmarks/{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _call(name: str) -> Step:
@@ -41,19 +28,20 @@ def test_a_commuting_pair_is_counted_once() -> None:
     a, b = _call("a"), _call("b")
     # From state 0: a leads to 1, b to 2; then b from 1 and a from 2 meet in 3.
     diamond = {0: [(a, 1), (b, 2)], 1: [(b, 3)], 2: [(a, 3)]}
-    assert _benchmark()._commuting(diamond) == 1
+    assert load_benchmark("exhaustive_redundancy")._commuting(diamond) == 1
     apart = {0: [(a, 1), (b, 2)], 1: [(b, 3)], 2: [(a, 4)]}
-    assert _benchmark()._commuting(apart) == 0
+    assert load_benchmark("exhaustive_redundancy")._commuting(apart) == 0
 
 
 def test_siblings_are_calls_to_a_state_an_earlier_sibling_reached() -> None:
     a, b, c = _call("a"), _call("b"), _call("c")
-    assert _benchmark()._siblings({0: [(a, 1), (b, 1), (c, 2)], 1: [(a, 2)]}) == 1
+    bench = load_benchmark("exhaustive_redundancy")
+    assert bench._siblings({0: [(a, 1), (b, 1), (c, 2)], 1: [(a, 2)]}) == 1
 
 
 @pytest.mark.parametrize("design", ["pre-c2c-5.16", "hugh-v1"])
 def test_the_counts_agree_with_the_search(design: str) -> None:
-    bench = _benchmark()
+    bench = load_benchmark("exhaustive_redundancy")
     explorer = bench._Counted(load_designs()[design], parse_bound(SMALL))
     result = explorer.run()
     emitted = explorer.emitted
@@ -68,7 +56,7 @@ def test_the_counts_agree_with_the_search(design: str) -> None:
 def test_where_time_splits_a_search_as_the_search_runs_it(capsys: pytest.CaptureFixture) -> None:
     """benchmarks/exhaustive_speed.py --where-time wraps the search's own
     calls: the search it times runs the same rule calls as the plain one."""
-    speed = _benchmark("exhaustive_speed")
+    speed = load_benchmark("exhaustive_speed")
     plain = speed.explore(load_designs()["hugh-v1"], parse_bound(SMALL)).result
     speed.where_time("hugh-v1", SMALL)
     out = capsys.readouterr().out
@@ -85,7 +73,7 @@ def test_where_time_splits_a_search_as_the_search_runs_it(capsys: pytest.Capture
 def test_a_table_row_without_a_shortcut_searches_the_same_without_it() -> None:
     """benchmarks/exhaustive_speed.py --without NAME: the row is the same
     search, with that shortcut off (it takes no call), and says its memory."""
-    speed = _benchmark("exhaustive_speed")
+    speed = load_benchmark("exhaustive_speed")
     bound = "S=2,C=1,P=1,I=1,tables=1"  # one where hugh-v1's search takes calls
     with_it, _, found = speed.whole("hugh-v1", bound)
     without, _, found_without = speed.whole("hugh-v1", bound, ("after_interrupt",))
@@ -102,7 +90,7 @@ def test_a_table_row_with_progress_is_the_same_row_and_says_so_on_stderr(
 ) -> None:
     """benchmarks/exhaustive_speed.py --table --progress SECONDS: lines on
     stderr as the search goes, with its memory; the row is the same."""
-    speed = _benchmark("exhaustive_speed")
+    speed = load_benchmark("exhaustive_speed")
     quiet, _, found = speed.whole("hugh-v1", SMALL)
     assert capsys.readouterr().err == ""
     told, _, found_told = speed.whole("hugh-v1", SMALL, (), 1e-9)
@@ -126,7 +114,9 @@ def test_a_table_row_with_progress_is_the_same_row_and_says_so_on_stderr(
 
 def test_the_states_with_nothing_in_flight_are_those_whose_cpus_are_idle() -> None:
     """The floor the benchmark prints: each node replayed, its CPUs read."""
-    explorer = _benchmark()._Counted(load_designs()["hugh-v1"], parse_bound(SMALL))
+    explorer = load_benchmark("exhaustive_redundancy")._Counted(
+        load_designs()["hugh-v1"], parse_bound(SMALL)
+    )
     explorer.run()
     idle = set()
     for node in explorer.nodes:
@@ -143,7 +133,7 @@ def test_a_table_row_over_some_operations_searches_only_them(
     """benchmarks/exhaustive_speed.py --table --operation NAME: a positive
     control for one path. Without munmap, hugh-v1's list corruption (a
     pte_free_tlb after a fault) cannot happen; an unknown name is a usage error."""
-    speed = _benchmark("exhaustive_speed")
+    speed = load_benchmark("exhaustive_speed")
     _, _, every = speed.whole("hugh-v1", SMALL)
     _, _, faults = speed.whole("hugh-v1", SMALL, operations=frozenset({"page_table_alloc"}))
     assert "hugh-v1--list-corruption" in every and faults == {}

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from collections import Counter
-from pathlib import Path
 
 from designs.registry import load_designs
 from stateful.hunt import survey
@@ -13,6 +11,7 @@ from stateful.machine import SURVEY, machine_for
 from stateful.replay import replay
 from stateful.rules import rules_of
 from stateful.scheduler import run_example
+from tests.benchmark_helpers import load_benchmark
 from tests.kernel_helpers import small_search
 
 DESIGNS = load_designs()
@@ -79,12 +78,9 @@ def test_a_derandomized_survey_repeats_itself() -> None:
 def test_rule_coverage_counts_what_the_examples_called() -> None:
     """benchmarks/rule_coverage.py: its counts are the examples' own rule
     calls, and a trace text is counted where the trace shows it."""
-    path = Path(__file__).resolve().parent.parent / "benchmarks/rule_coverage.py"
-    spec = importlib.util.spec_from_file_location("rule_coverage", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    by_rule, by_trace = module.coverage("hugh-v1", 5, 20, ["page_table_alloc(", "no such text"])
+    by_rule, by_trace = load_benchmark("rule_coverage").coverage(
+        "hugh-v1", 5, 20, ["page_table_alloc(", "no such text"]
+    )
     machine_cls = machine_for(load_designs()["hugh-v1"], SURVEY)
     runs = [run_example(machine_cls, random.Random(seed), 20) for seed in range(5)]
     assert sum(times for _, times, _ in by_rule) == sum(len(m.steps) for m in runs)

@@ -13,7 +13,7 @@ from stateful.kernel import api as k
 from stateful.measures import WASTE_WORKLOADS, measure_waste, render_waste
 from stateful.measures.plot import line_id, waste_svg
 from stateful.measures.waste_workloads import WASTE_GP_EVERY, WASTE_OPS, churn, forkexit
-from tests.test_measures import _cli
+from tests.benchmark_helpers import load_benchmark
 
 
 class RemovesTwice(Upstream64):
@@ -86,7 +86,7 @@ def test_the_plot_is_the_same_bytes_fetches_nothing_and_has_a_line_per_design() 
 
 def test_cli_prints_the_waste_tables(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--workload", "grow", "--design", "no-readd", "--design", "upstream-6.4"]
-    assert _cli().main(args) == 0
+    assert load_benchmark("measures").main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith(
         "$ python benchmarks/measures.py --seed 0 --workload grow "
@@ -99,7 +99,7 @@ def test_cli_refuses_an_unknown_workload_listing_the_valid_ones(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as info:
-        _cli().main(["--workload", "churm"])
+        load_benchmark("measures").main(["--workload", "churm"])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "unknown workload 'churm'; valid: churn, collapse, forkexit, grow" in err
@@ -107,8 +107,8 @@ def test_cli_refuses_an_unknown_workload_listing_the_valid_ones(
 
 def test_cli_writes_each_plot_as_the_same_bytes(tmp_path: Path) -> None:
     args = ["--workload", "grow", "--design", "no-readd", "--plots", str(tmp_path / "a")]
-    assert _cli().main(args) == 0
-    assert _cli().main([*args[:-1], str(tmp_path / "b")]) == 0
+    assert load_benchmark("measures").main(args) == 0
+    assert load_benchmark("measures").main([*args[:-1], str(tmp_path / "b")]) == 0
     first = (tmp_path / "a" / "waste-grow.svg").read_bytes()
     assert first == (tmp_path / "b" / "waste-grow.svg").read_bytes()
     assert first.startswith(b"<?xml") and b'id="waste-grow-no-readd"' in first
@@ -116,6 +116,6 @@ def test_cli_writes_each_plot_as_the_same_bytes(tmp_path: Path) -> None:
 
 def test_cli_refuses_plots_without_a_workload(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        _cli().main(["--plots", "somewhere"])
+        load_benchmark("measures").main(["--plots", "somewhere"])
     assert info.value.code == 2
     assert "name at least one workload" in capsys.readouterr().err
