@@ -247,10 +247,10 @@ def alloc(
 ) -> k.Steps[Table | None]:
     """A page fault in vma (the file mapping unless told): __pte_alloc, or
     with thp in anonymous memory, the THP's table for pgtable_trans_huge_deposit.
-    With pmd, a fault on the pmd another fault in flight is populating (its
-    VMA and kind); it returns the table it installed, or None."""
+    With pmd, a fault on the pmd another fault in flight is populating: its
+    VMA and kind are the pmd's. It returns the table it installed, or None."""
     if pmd is not None:
-        vma, thp = pmd.vma, pmd.thp
+        vma = pmd.vma
     where = vma if vma is not None else pt.vmas[mm][FILE]
     return (yield from _thread(mm, _fault(w, pt, mm, where, thp, pmd)))
 
@@ -260,9 +260,8 @@ def _fault(
 ) -> k.Steps[Table | None]:
     pt.touch(mm)
     per_vma = yield from _lock_vma(mm, vma)
-    huge = thp and vma.file is None
     if pmd is None:
-        pmd = Pmd(vma, huge)
+        pmd = Pmd(vma, thp and vma.file is None)
         pt.populating.insert(0, pmd)
     installed = None
     if not pmd.populated:  # pte_alloc: only a pmd still none needs a table
